@@ -1,0 +1,190 @@
+"""`nnaccel ip`: write the accelerator IP directory (docs/contracts.md) for a configuration."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, hls, regmap as rm, render
+from .config import Config
+from .errors import ConfigError, ModelError
+from .staging import staged_dir
+from .weights import image as wimage
+from .weights.layout import layout_from_graph
+from .weights.quantise import parse_hls_type
+
+SCHEMA = 1
+VENDOR, LIBRARY = "nnaccel", "hls"
+TB_SEED = 1234
+
+
+def word_info(cpp: str) -> dict:
+    """The data-word description drivers use to encode and decode values."""
+    if cpp == "float":
+        return {"type": "float", "cpp": "float", "bits": 32, "bytes": 4}
+    t = parse_hls_type(cpp)
+    return {"type": t.cpp(), "cpp": t.cpp(), "bits": t.width, "bytes": t.width // 8, "signed": t.signed,
+            "integer": t.integer, "rounding": t.rounding, "saturation": t.saturation}
+
+
+def ports(cfg: Config, in_word: dict, out_word: dict) -> list[dict]:
+    out = [{"name": "s_axi_control", "kind": "s_axilite", "role": "control"}]
+    if cfg.interface == "axi_master":
+        out.append({"name": "m_axi_gmem_data", "kind": "m_axi", "role": "data", "width": cfg.bus_width})
+    if cfg.interface == "axi_stream":
+        out.append({"name": "in_stream", "kind": "axis_slave", "role": "data_in", "width": in_word["bits"]})
+        out.append({"name": "out_stream", "kind": "axis_master", "role": "data_out", "width": out_word["bits"]})
+    if cfg.external:
+        out.append({"name": "m_axi_gmem_w", "kind": "m_axi", "role": "weights", "width": cfg.bus_width})
+    return out
+
+
+@dataclass
+class IpResult:
+    out_dir: Path
+    description: dict
+    report: dict
+
+
+def tb_inputs(cfg: Config, shape: tuple) -> np.ndarray:
+    if cfg.tb_input is not None:
+        try:
+            x = np.load(cfg.tb_input)
+        except Exception:
+            raise ConfigError(f"tb_input: {cfg.tb_input} is not a readable .npy file") from None
+        if x.ndim < 1 or int(np.prod(x.shape[1:])) != int(np.prod(shape)):
+            raise ConfigError(f"tb_input: shape {x.shape} does not hold samples of shape {shape}")
+        return np.ascontiguousarray(x[: cfg.tb_samples].reshape((-1, *shape)), dtype=np.float32)
+    rng = np.random.default_rng(TB_SEED)
+    return rng.standard_normal((cfg.tb_samples, *shape)).astype(np.float32)
+
+
+def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
+    """Convert, lay out the weights, render the top and its companions, and move
+    the finished directory into place."""
+    out_dir = Path(out_dir)
+    with staged_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="nnaccel-hls4ml-") as work:
+        prj = Path(work) / "prj"
+        hm = hls.convert(cfg, prj)
+        if cfg.external:
+            hls.make_value_independent(hm)
+
+        in_port = hls.data_port(hm.get_input_variables()[0])
+        out_port = hls.data_port(hm.get_output_variables()[0])
+        tb = None
+        if cfg.tb_samples > 0:
+            log(f"nnaccel: compiling hls4ml's reference model for {cfg.tb_samples} test vectors")
+            x = tb_inputs(cfg, in_port.shape)
+            with hls._quiet():
+                hm.compile()
+                y = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
+            tb = (x, y.reshape(len(x), -1))
+        else:
+            with hls._quiet():
+                hm.write()
+
+        layout = layout_from_graph(hm, cfg.bus_width)
+        for v in layout["variables"]:
+            if v["width"] > cfg.bus_width:
+                raise ConfigError(f"bus_width: {cfg.bus_width} is narrower than variable {v['name']} "
+                                  f"({v['hls_type']}); use a wider bus")
+        values = [hls.weight_values(v) for v in hm.get_weight_variables()]
+
+        in_word, out_word = word_info(cfg.input_type), word_info(cfg.output_type)
+        in_bytes = cfg.lite_max_batch * in_port.size * in_word["bytes"]
+        out_bytes = cfg.lite_max_batch * out_port.size * out_word["bytes"]
+        regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes)
+
+        hls_dir = stage / "hls"
+        shutil.copytree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
+        if cfg.external:
+            hls.patch_for_external_weights(hls_dir / "firmware", hm)
+
+        report = {"n_values": layout["n_values"], "n_variables": len(layout["variables"])}
+        if cfg.external:
+            img, img_report = wimage.build_image(layout, values, cfg.weight_format)
+            (stage / "weights.bin").write_bytes(img)
+            report["image"] = img_report
+
+        description = describe(cfg, in_port, out_port, in_word, out_word, layout, regs)
+        ctx = template_context(cfg, description, layout, regs, in_port, out_port, hm)
+        render.write(hls_dir / f"{cfg.top}.h", "ip/top.h.j2", **ctx)
+        render.write(hls_dir / f"{cfg.top}.cpp", "ip/top.cpp.j2", **ctx)
+        render.write(hls_dir / "build_hls.tcl", "ip/build_hls.tcl.j2", **ctx)
+        render.write(stage / "csim" / "csim_bridge.cpp", "ip/csim_bridge.cpp.j2", **ctx)
+        render.write(stage / "csim" / "include" / "ap_axi_sdata.h", "ip/ap_axi_sdata.h.j2", **ctx)
+        render.write(stage / f"{cfg.top}_regs.h", "ip/regs.h.j2", **ctx)
+        render.write_json(stage / "regmap.json", regs)
+        render.write_json(stage / "weights_layout.json", layout)
+        if tb is not None:
+            (stage / "tb").mkdir()
+            np.save(stage / "tb" / "tb_input.npy", tb[0])
+            np.save(stage / "tb" / "tb_expected.npy", tb[1])
+        render.write_json(stage / "nnaccel.json", description)
+        write_core(stage, cfg, description)
+    return IpResult(out_dir=out_dir, description=description, report=report)
+
+
+def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
+    d = {
+        "schema": SCHEMA, "nnaccel_version": __version__, "top": cfg.top, "vlnv": cfg.vlnv,
+        "interface": cfg.interface, "weights": cfg.weights, "weight_format": cfg.weight_format,
+        "io_type": cfg.io_type, "bus_width": cfg.bus_width, "part": cfg.part, "board": cfg.board,
+        "clock_period": cfg.clock_period, "n_inputs": in_port.size, "n_outputs": out_port.size,
+        "input_shape": list(in_port.shape), "output_shape": list(out_port.shape),
+        "input_word": in_word, "output_word": out_word,
+        "lite_max_batch": cfg.lite_max_batch if cfg.interface == "axi_lite" else None,
+        "fingerprint": layout["fingerprint"], "n_weight_values": layout["n_values"],
+        "ports": ports(cfg, in_word, out_word),
+        "clock": "ap_clk", "reset": "ap_rst_n", "interrupt": "interrupt",
+        "files": {
+            "regmap": "regmap.json", "regs_header": f"{cfg.top}_regs.h", "layout": "weights_layout.json",
+            "image": "weights.bin" if cfg.external else None, "csim_bridge": "csim/csim_bridge.cpp",
+            "hls_script": "hls/build_hls.tcl", "hls_top": f"hls/{cfg.top}.cpp",
+            "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
+            "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples else None,
+        },
+        "config": cfg.to_dict(),
+    }
+    return d
+
+
+def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> dict:
+    return {
+        "version": __version__, "top": cfg.top, "guard": cfg.top.upper(), "vlnv": cfg.vlnv,
+        "vendor": VENDOR, "library": LIBRARY, "ip_version": cfg.version,
+        "interface": cfg.interface, "weights": cfg.weights, "external": cfg.external, "io_type": cfg.io_type,
+        "bus_width": cfg.bus_width, "part": cfg.part, "clock_period": cfg.clock_period,
+        "n_inputs": in_port.size, "n_outputs": out_port.size,
+        "in_type": hm.get_input_variables()[0].type.name, "out_type": hm.get_output_variables()[0].type.name,
+        "in_word": description["input_word"], "out_word": description["output_word"],
+        "lite_max_batch": cfg.lite_max_batch, "lite_in_words": cfg.lite_max_batch * in_port.size,
+        "lite_out_words": cfg.lite_max_batch * out_port.size,
+        "regmap": regs, "reg": {r["name"]: "0x%02X" % r["offset"] for r in regs["registers"]},
+        "fingerprint": layout["fingerprint"], "layout": layout,
+        "image": {"magic": wimage.MAGIC, "version": wimage.VERSION, "header_bytes": wimage.HEADER_BYTES},
+        "header_words": wimage.HEADER_BYTES * 8 // cfg.bus_width,
+        "files": description["files"], "model_name": cfg.model.name,
+    }
+
+
+def write_core(stage: Path, cfg: Config, description: dict) -> Path:
+    def rel(paths):
+        return sorted(p.relative_to(stage).as_posix() for p in paths if p.is_file())
+
+    hls_files = rel((stage / "hls").rglob("*"))
+    ctx = {
+        "vlnv": cfg.vlnv, "top": cfg.top, "interface": cfg.interface, "weights": cfg.weights,
+        "io_type": cfg.io_type, "bus_width": cfg.bus_width, "model_name": cfg.model.name,
+        "files": description["files"],
+        "hls_sources": [f for f in hls_files if f.endswith(".cpp")],
+        "hls_headers": [f for f in hls_files if f.endswith(".h")],
+        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin"]
+                       if (stage / f).is_file()],
+        "csim_files": rel((stage / "csim").rglob("*")),
+        "tb_files": rel((stage / "tb").rglob("*")) if (stage / "tb").is_dir() else [],
+    }
+    return render.write(stage / f"{cfg.top}.core", "ip/ip.core.j2", **ctx)

@@ -1,0 +1,25 @@
+"""`nnaccel check`: C-simulate an IP's stored test vectors and compare them bit
+for bit with hls4ml's own predict() outputs stored beside them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .csim import read_description, run_csim
+from .errors import NnaccelError
+
+
+def check_ip(ip_dir: Path, log=print) -> bool:
+    desc = read_description(ip_dir)
+    files = desc["files"]
+    if not files.get("tb_input"):
+        raise NnaccelError(f"{ip_dir}: no stored test vectors (the IP was generated with tb_samples: 0)")
+    x = np.load(Path(ip_dir) / files["tb_input"])
+    expected = np.load(Path(ip_dir) / files["tb_expected"])
+    y = run_csim(ip_dir, x).reshape(expected.shape)
+    mismatches = int(np.sum(np.any(y != expected, axis=1)))
+    same = np.array_equal(y, expected)
+    log(f"nnaccel check {desc['top']}: {len(x)} samples, C-simulation vs hls4ml predict: "
+        f"{'bit-exact' if same else f'{mismatches} samples DIFFER'}")
+    return same

@@ -1,0 +1,26 @@
+"""Errors a user can cause. Each carries one readable line; the CLI and the
+generators print it and exit non-zero instead of showing a traceback."""
+
+
+class NnaccelError(Exception):
+    """A user-facing error: one readable line."""
+
+
+class ConfigError(NnaccelError):
+    """The configuration names an unknown key, a bad value or an unsupported combination."""
+
+
+class ModelError(NnaccelError):
+    """The model file is missing, unreadable or uses something hls4ml cannot convert."""
+
+
+class ImageError(NnaccelError):
+    """A weight image does not match its header or the IP's layout."""
+
+
+class LayoutError(NnaccelError):
+    """A model's weight variables do not match the IP's layout."""
+
+
+class InputError(NnaccelError):
+    """Input data has the wrong shape or type."""

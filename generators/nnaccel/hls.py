@@ -1,0 +1,192 @@
+"""hls4ml as the model compiler: load the model, convert it with the Vitis
+backend, and read what the accelerator needs from the resulting ModelGraph."""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .errors import ModelError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+PROJECT = "myproject"  # hls4ml's inner function; our top wraps it
+
+
+@dataclass
+class Port:
+    """One data port of myproject: name, element C++ type, shape, values."""
+    name: str
+    elem_type: str
+    shape: tuple
+    size: int
+
+
+@contextlib.contextmanager
+def _quiet():
+    """hls4ml prints a page per conversion; keep the CLI's output readable."""
+    buf = io.StringIO()
+    logging.getLogger("hls4ml").setLevel(logging.WARNING)
+    with contextlib.redirect_stdout(buf):
+        yield buf
+
+
+def _model_files(cfg: Config) -> tuple[str, Path, Path | None]:
+    path = cfg.model
+    if not path.exists():
+        raise ModelError(f"model: {path} does not exist")
+    if not os.access(path, os.R_OK) or path.is_dir():
+        raise ModelError(f"model: {path} is not a readable file")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        weights = cfg.model_weights or path.with_name(path.stem + "_weights.h5")
+        if not weights.is_file():
+            raise ModelError(f"model_weights: {weights} does not exist (a NAME.json model needs NAME_weights.h5 "
+                             "beside it, or the model_weights key)")
+        return "json", path, weights
+    if suffix in (".keras", ".h5", ".hdf5"):
+        if cfg.model_weights is not None:
+            raise ModelError("model_weights: only a Keras 2 NAME.json model takes a separate weights file")
+        return "keras", path, None
+    raise ModelError(f"model: {path.name} is not a .keras, .h5 or Keras 2 .json model")
+
+
+def load_keras(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"model: {path} cannot be loaded by Keras 3 ({first[:200]})") from None
+
+
+def convert(cfg: Config, output_dir: Path, model_path: Path | None = None, weights_path: Path | None = None):
+    """Convert cfg.model (or another model of the same architecture) to an hls4ml ModelGraph."""
+    import hls4ml
+
+    if model_path is not None:
+        cfg = _with_model(cfg, model_path, weights_path)
+    kind, path, weights = _model_files(cfg)
+    hls_config = _plain(cfg.hls)
+    try:
+        with _quiet():
+            if kind == "json":
+                hm = hls4ml.converters.keras_v2_to_hls({
+                    "KerasJson": str(path), "KerasH5": str(weights), "OutputDir": str(output_dir),
+                    "ProjectName": PROJECT, "Part": cfg.part, "ClockPeriod": cfg.clock_period,
+                    "Backend": "Vitis", "IOType": cfg.io_type, "HLSConfig": hls_config,
+                    "WriterConfig": {"Namespace": None, "WriteWeightsTxt": False, "WriteTar": False,
+                                     "TBOutputStream": "both"},
+                })
+            else:
+                model = load_keras(path)
+                hm = hls4ml.converters.convert_from_keras_model(
+                    model, hls_config=hls_config, backend="Vitis", io_type=cfg.io_type, part=cfg.part,
+                    clock_period=cfg.clock_period, output_dir=str(output_dir), project_name=PROJECT,
+                    write_weights_txt=False, allow_da_fallback=False,
+                )
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError(f"model: hls4ml cannot convert {path.name}: {_reason(e)}") from None
+    check_graph(hm, cfg)
+    return hm
+
+
+def _with_model(cfg: Config, model: Path, weights: Path | None) -> Config:
+    from dataclasses import replace
+
+    return replace(cfg, model=Path(model), model_weights=None if weights is None else Path(weights))
+
+
+def _plain(d):
+    """A deep copy hls4ml may modify without touching the frozen Config."""
+    if isinstance(d, dict):
+        return {k: _plain(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_plain(v) for v in d]
+    return d
+
+
+def _reason(e: Exception) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    m = re.search(r"Unsupported layer type: (\w+)", text) or re.search(r"Layer <class '([\w.]+)'> not found", text)
+    if m:
+        return f"layer type {m.group(1).split('.')[-1]} is not supported by hls4ml"
+    return text[:240]
+
+
+def check_graph(hm, cfg: Config) -> None:
+    """Refuse what the accelerator cannot wrap: several inputs/outputs, weights that are not plain arrays."""
+    from hls4ml.model.types import CompressedWeightVariable, ExponentWeightVariable
+
+    ins, outs = hm.get_input_variables(), hm.get_output_variables()
+    if len(ins) != 1 or len(outs) != 1:
+        raise ModelError(f"model: has {len(ins)} inputs and {len(outs)} outputs; the accelerator takes exactly one of each")
+    if cfg.external:
+        for v in hm.get_weight_variables():
+            if isinstance(v, (CompressedWeightVariable, ExponentWeightVariable)):
+                raise ModelError(f"weights: variable {v.name} is stored {type(v).__name__}, derived from this weight "
+                                 "set's values; external weights need plain arrays (use Latency or Resource strategy)")
+
+
+def make_value_independent(hm) -> None:
+    """With run-time weights the IP must fit ANY weight set of this architecture:
+    forget this set's zero counts (they set multiplier limits)."""
+    for v in hm.get_weight_variables():
+        v.nzeros = 0
+        v.nonzeros = int(v.data_length)
+
+
+def data_port(var) -> Port:
+    """Describe an hls4ml input/output variable: element type as C++ and its value count."""
+    shape = tuple(int(s) for s in var.shape)
+    size = int(np.prod(shape))
+    return Port(name=var.name, elem_type=var.type.precision.definition_cpp(), shape=shape, size=size)
+
+
+def weight_values(var) -> np.ndarray:
+    """The values exactly as hls4ml writes them into the C++ initialiser: its own
+    decimal formatting, parsed back as double (what the C++ cast then quantises)."""
+    return np.array([float(s) for s in var], dtype=np.float64)
+
+
+# ---- patching hls4ml's myproject so weights arrive as arguments ----
+
+_SIG = re.compile(r"(void\s+" + PROJECT + r"\s*\()(.*?)(\n\s*\))", re.S)
+
+
+def weight_params(hm) -> list[str]:
+    return [f"{v.type.name} {v.name}[{int(v.data_length)}]" for v in hm.get_weight_variables()]
+
+
+def patch_for_external_weights(firmware: Path, hm) -> None:
+    """Give myproject one array argument per weight variable (as the seed's
+    branch did) and drop the initialised weight headers: the wrapper owns the storage."""
+    params = weight_params(hm)
+    for fname in (f"{PROJECT}.cpp", f"{PROJECT}.h"):
+        f = firmware / fname
+        text = f.read_text()
+        new, n = _SIG.subn(lambda m: m.group(1) + m.group(2) + "".join(f",\n    {p}" for p in params) + m.group(3),
+                           text, count=1)
+        if n != 1:
+            raise RuntimeError(f"hls4ml's {fname} has no recognisable {PROJECT}() signature")
+        f.write_text(new)
+    par = firmware / "parameters.h"
+    text = par.read_text()
+    for v in hm.get_weight_variables():
+        text, n = re.subn(rf'^#include "weights/{re.escape(v.name)}\.h"\n', "", text, flags=re.M)
+        if n != 1:
+            raise RuntimeError(f"hls4ml's parameters.h does not include weights/{v.name}.h exactly once")
+    par.write_text(text)
+    for v in hm.get_weight_variables():
+        (firmware / "weights" / f"{v.name}.h").unlink(missing_ok=True)

@@ -1,0 +1,54 @@
+"""The fixed register map (version 1): data, not code. Offsets are the same for
+every model; the top pins them with `offset=` and drivers read them from the
+generated header or JSON."""
+from __future__ import annotations
+
+VERSION = 1
+IDENT = 0x4E4E4100 | VERSION  # "NNA" + map version
+
+# name, offset, width (bits), access, description, present when (None: always)
+REGISTERS = [
+    ("CTRL", 0x00, 32, "rw", "bit0 ap_start, bit1 ap_done (clear on read), bit2 ap_idle, bit3 ap_ready, bit7 auto_restart", None),
+    ("GIE", 0x04, 32, "rw", "global interrupt enable (bit0)", None),
+    ("IER", 0x08, 32, "rw", "interrupt enable: bit0 ap_done, bit1 ap_ready", None),
+    ("ISR", 0x0C, 32, "rw", "interrupt status, toggle on write: bit0 ap_done, bit1 ap_ready", None),
+    ("COMMAND", 0x10, 32, "w", "bit0 LOAD_WEIGHTS, bit1 RUN (both: load, then run)", None),
+    ("N_SAMPLES", 0x18, 32, "w", "samples processed by one RUN", None),
+    ("IN_ADDR", 0x20, 64, "w", "input buffer address (lo, hi)", "axi_master"),
+    ("OUT_ADDR", 0x30, 64, "w", "output buffer address (lo, hi)", "axi_master"),
+    ("WEIGHTS_ADDR", 0x40, 64, "w", "weight image address (lo, hi)", "external"),
+    ("STATUS", 0x50, 32, "r", "bit0 WEIGHTS_VALID, bit1 WEIGHTS_EXTERNAL", None),
+    ("LAST_ERROR", 0x60, 32, "r", "error code of the last start", None),
+    ("FINGERPRINT", 0x70, 32, "r", "weight layout fingerprint the IP was built for", None),
+    ("IDENT", 0x80, 32, "r", "0x4E4E4101: 'NNA' + register map version", None),
+    ("SAMPLES_DONE", 0x90, 32, "r", "samples processed by the last start", None),
+]
+COMMANDS = {"LOAD_WEIGHTS": 1, "RUN": 2}
+STATUS_BITS = {"WEIGHTS_VALID": 1, "WEIGHTS_EXTERNAL": 2}
+ERRORS = {
+    "OK": 0, "BAD_MAGIC": 1, "BAD_VERSION": 2, "BAD_FINGERPRINT": 3, "BAD_LENGTH": 4,
+    "NO_WEIGHTS": 5, "BAD_COMMAND": 6, "BATCH_TOO_LARGE": 7, "NOT_LOADABLE": 8,
+}
+LITE_REGION_MIN = 0x1000  # register-mapped buffers start above the fixed registers
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def build_regmap(interface: str, external: bool, in_bytes: int, out_bytes: int) -> dict:
+    """The register map of one IP: the fixed registers it has, plus axi_lite buffer windows.
+    Vitis HLS aligns an array window to its power-of-two size, so both windows get one
+    power-of-two region size."""
+    present = {None, interface} | ({"external"} if external else set())
+    regs = [
+        {"name": n, "offset": off, "width": w, "access": acc, "description": desc}
+        for n, off, w, acc, desc, when in REGISTERS if when in present
+    ]
+    out = {"version": VERSION, "ident": IDENT, "registers": regs, "commands": COMMANDS,
+           "status_bits": STATUS_BITS, "errors": ERRORS,
+           "lite_in_offset": None, "lite_out_offset": None, "address_range": 0x100}
+    if interface == "axi_lite":
+        region = max(LITE_REGION_MIN, _pow2(in_bytes), _pow2(out_bytes))
+        out.update(lite_in_offset=region, lite_out_offset=2 * region, address_range=_pow2(3 * region))
+    return out

@@ -1,0 +1,1 @@
+"""Weight images: exact quantisation to HLS types and the dense weight image format."""
