@@ -62,6 +62,20 @@ def tb_inputs(cfg: Config, shape: tuple) -> np.ndarray:
     return rng.standard_normal((cfg.tb_samples, *shape)).astype(np.float32)
 
 
+def tb_labels(cfg: Config, n: int) -> np.ndarray | None:
+    if cfg.tb_labels is None:
+        return None
+    if cfg.tb_input is None:
+        raise ConfigError("tb_labels: labels need the inputs they belong to; set tb_input as well")
+    try:
+        labels = np.load(cfg.tb_labels)
+    except Exception:
+        raise ConfigError(f"tb_labels: {cfg.tb_labels} is not a readable .npy file") from None
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) < n:
+        raise ConfigError(f"tb_labels: expected at least {n} integer labels in a 1-D array, got {labels.dtype} {labels.shape}")
+    return labels[:n].astype(np.int64)
+
+
 def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
     """Convert, lay out the weights, render the top and its companions, and move
     the finished directory into place."""
@@ -81,7 +95,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
             with hls._quiet():
                 hm.compile()
                 y = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
-            tb = (x, y.reshape(len(x), -1))
+            tb = (x, y.reshape(len(x), -1), tb_labels(cfg, len(x)))
         else:
             with hls._quiet():
                 hm.write()
@@ -123,6 +137,8 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
             (stage / "tb").mkdir()
             np.save(stage / "tb" / "tb_input.npy", tb[0])
             np.save(stage / "tb" / "tb_expected.npy", tb[1])
+            if tb[2] is not None:
+                np.save(stage / "tb" / "tb_labels.npy", tb[2])
         render.write_json(stage / "nnaccel.json", description)
         write_core(stage, cfg, description)
     return IpResult(out_dir=out_dir, description=description, report=report)
@@ -146,6 +162,7 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
             "hls_script": "hls/build_hls.tcl", "hls_top": f"hls/{cfg.top}.cpp",
             "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
             "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples else None,
+            "tb_labels": "tb/tb_labels.npy" if cfg.tb_samples and cfg.tb_labels else None,
         },
         "config": cfg.to_dict(),
     }

@@ -22,4 +22,9 @@ def check_ip(ip_dir: Path, log=print) -> bool:
     same = np.array_equal(y, expected)
     log(f"nnaccel check {desc['top']}: {len(x)} samples, C-simulation vs hls4ml predict: "
         f"{'bit-exact' if same else f'{mismatches} samples DIFFER'}")
+    if files.get("tb_labels"):
+        labels = np.load(Path(ip_dir) / files["tb_labels"])
+        acc = float(np.mean(np.argmax(y.reshape(len(y), -1), axis=1) == labels))
+        log(f"nnaccel check {desc['top']}: accuracy of the C-simulated accelerator on {len(labels)} labelled "
+            f"samples: {100 * acc:.1f} %")
     return same

@@ -45,6 +45,7 @@ KEYS = {
     "lite_max_batch": "samples per start on axi_lite (register-mapped buffers)",
     "tb_samples": "number of test vectors stored with the IP for C-simulation (0: none)",
     "tb_input": "optional .npy of test inputs (default: seeded N(0,1) samples)",
+    "tb_labels": "optional .npy of integer labels for tb_input: the C-simulation check reports accuracy",
 }
 
 DEFAULT_PART = "xczu3eg-sbva484-1-e"
@@ -71,6 +72,7 @@ class Config:
     lite_max_batch: int
     tb_samples: int
     tb_input: Path | None
+    tb_labels: Path | None
 
     @property
     def vlnv(self) -> str:
@@ -82,7 +84,7 @@ class Config:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("model", "model_weights", "tb_input"):
+        for k in ("model", "model_weights", "tb_input", "tb_labels"):
             d[k] = None if d[k] is None else str(d[k])
         return d
 
@@ -206,6 +208,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         lite_max_batch=_int("lite_max_batch", 1, 1, 1024),
         tb_samples=_int("tb_samples", 32, 0, 100000),
         tb_input=_path(raw, "tb_input", base),
+        tb_labels=_path(raw, "tb_labels", base),
     )
 
 

@@ -355,6 +355,9 @@ def port_qkeras(json_path, h5_path, out_path) -> dict:
     h5 = _H5Weights(h5_path)
     try:
         input_shape, input_name, ported = _port_layers(arch, h5)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise ModelError(f"{json_path}: malformed Keras model JSON or weights file ({type(e).__name__}: {e}); "
+                         f"expected a Sequential model of {SUPPORTED_LAYERS}") from None
     finally:
         h5.close()
 

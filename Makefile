@@ -1,0 +1,28 @@
+# nn_accel: `make demo` (the main job) and `make test`. Both create .venv and install first.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(abspath $(VENV))/bin
+STAMP   := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+# C-simulation builds are cached by content hash; keep this clone's cache inside it
+# (fusesoc.conf does the same for FuseSoC's generator cache).
+export NNACCEL_CACHE ?= $(abspath .cache/nnaccel)
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/FUSESOC_IGNORE $@
+
+demo: $(STAMP)
+	$(BIN)/python -m nnaccel.demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadgroup tests
+
+clean:
+	rm -rf build .cache
