@@ -97,7 +97,7 @@ def convert(cfg: Config, output_dir: Path, model_path: Path | None = None, weigh
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"model: hls4ml cannot convert {path.name}: {_reason(e)}") from None
+        raise ModelError(f"model: hls4ml cannot convert {path.name}: {_reason(e, locals().get('model'))}") from None
     check_graph(hm, cfg)
     return hm
 
@@ -117,11 +117,14 @@ def _plain(d):
     return d
 
 
-def _reason(e: Exception) -> str:
+def _reason(e: Exception, keras_model=None) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     m = re.search(r"Unsupported layer type: (\w+)", text) or re.search(r"Layer <class '([\w.]+)'> not found", text)
     if m:
-        return f"layer type {m.group(1).split('.')[-1]} is not supported by hls4ml"
+        cls = m.group(1).split(".")[-1]
+        names = [layer.name for layer in getattr(keras_model, "layers", []) if type(layer).__name__ == cls]
+        which = f"layer {', '.join(names)} ({cls})" if names else f"layer type {cls}"
+        return f"{which} is not supported by hls4ml; see hls4ml's list of supported Keras layers"
     return text[:240]
 
 
@@ -145,6 +148,10 @@ def make_value_independent(hm) -> None:
     for v in hm.get_weight_variables():
         v.nzeros = 0
         v.nonzeros = int(v.data_length)
+    # hls4ml renders each layer's C++ config during conversion: render it again
+    # (in the order the Vitis IP flow applies them) so the new counts reach parameters.h.
+    for flow in ("vitis:apply_templates", "vivado:apply_templates"):
+        hm.apply_flow(flow, reapply="single")
 
 
 def data_port(var) -> Port:
