@@ -158,7 +158,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
     board = raw.get("board")
     facts = boarddata.board_defaults(board) if board is not None else {}
     part = raw.get("part", facts.get("part", DEFAULT_PART))
-    if not isinstance(part, str) or not re.fullmatch(r"x[a-z0-9-]+", part):
+    if not isinstance(part, str) or not re.fullmatch(r"x[A-Za-z0-9-]+", part):
         raise ConfigError(f"part: {part!r} is not an AMD part name such as {DEFAULT_PART}")
     if board is not None and "part" in raw and raw["part"] != facts["part"]:
         raise ConfigError(f"part: {raw['part']!r} contradicts board {board!r}, which has {facts['part']}")

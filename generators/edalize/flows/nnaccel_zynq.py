@@ -1,0 +1,71 @@
+"""Edalize flow `nnaccel_zynq`: Vitis HLS -> Vivado (project, block design,
+synthesis, implementation, bitstream) -> hardware handoff (.xsa, .hwh).
+
+Before `make` runs, the flow checks that the vendor tools are on PATH and stops
+with a message naming the missing one (unless EDALIZE_LAUNCHER is set: a dry run
+such as EDALIZE_LAUNCHER=echo needs no tools). At the end it prints where the
+outputs are.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+
+from edalize.flows.edaflow import FlowGraph
+from edalize.flows.vivado import Vivado
+
+INSTALL_HINT = {
+    "vitis_hls": "AMD Vitis HLS 2022.2 or newer (source <install>/settings64.sh), or set flow option "
+                 "hls_command: vitis-run for Vitis 2023.2 and newer",
+    "vitis-run": "AMD Vitis 2023.2 or newer (source <install>/settings64.sh)",
+    "vivado": "AMD Vivado 2022.2 or newer (source <install>/settings64.sh)",
+}
+
+
+class Nnaccel_zynq(Vivado):
+    """nn_accel on Zynq: Vitis HLS accelerators into a Vivado block design, bitstream and handoff."""
+
+    @classmethod
+    def get_tool_options(cls, flow_options):
+        tools = ["vitis_hls"] + flow_options.get("frontends", []) + ["vivado", "vivado_handoff"]
+        return cls.get_filtered_tool_options(tools, cls.FLOW_DEFINED_TOOL_OPTIONS)
+
+    def configure_flow(self, flow_options):
+        if flow_options.get("synth") == "yosys":
+            raise RuntimeError("nnaccel_zynq: synth yosys is not supported (the block design needs Vivado)")
+        flow, deps = {"vitis_hls": {"deps": []}}, ["vitis_hls"]
+        for frontend in flow_options.get("frontends", []):
+            flow[frontend] = {"deps": deps}
+            deps = [frontend]
+        flow["vivado"] = {"deps": deps}
+        flow["vivado_handoff"] = {"deps": ["vivado"]}
+        self.commands.set_default_target(self.edam["name"] + ".xsa")
+        return FlowGraph.fromdict(flow)
+
+    def _needed_tools(self) -> list[str]:
+        hls = self.flow.get_node("vitis_hls").inst
+        return [hls.hls_command, "vivado"]
+
+    def build(self):
+        if not os.environ.get("EDALIZE_LAUNCHER"):
+            for tool in self._needed_tools():
+                if shutil.which(tool) is None:
+                    raise RuntimeError(f"{tool} not found on PATH: this step needs {INSTALL_HINT[tool]}. "
+                                       "For a dry run showing every tool call: EDALIZE_LAUNCHER=echo")
+        super().build()
+        self._report()
+
+    def _report(self):
+        name, root = self.edam["name"], os.path.abspath(self.work_root)
+        print(f"nn_accel: outputs in {root}:")
+        for ext, what in ((".bit", "bitstream"), (".hwh", "hardware handoff for PYNQ"),
+                          (".xsa", "hardware platform for Vitis")):
+            print(f"  {name}{ext:5} {what}")
+        hls = self.flow.get_node("vitis_hls").inst
+        for repo in hls.repos:
+            reports = os.path.normpath(os.path.join(root, repo, "..", "..", "syn", "report"))
+            print(f"  HLS reports: {reports}")
+        found = sorted(glob.glob(os.path.join(root, f"{name}.*")))
+        if not any(f.endswith(".bit") for f in found):
+            print("  (no .bit yet: a dry run, or the build stopped early)")
