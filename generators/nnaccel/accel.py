@@ -92,12 +92,12 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
         if cfg.tb_samples > 0:
             log(f"nnaccel: compiling hls4ml's reference model for {cfg.tb_samples} test vectors")
             x = tb_inputs(cfg, in_port.shape)
-            with hls._quiet():
+            with hls.quiet():
                 hm.compile()
                 y = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
             tb = (x, y.reshape(len(x), -1), tb_labels(cfg, len(x)))
         else:
-            with hls._quiet():
+            with hls.quiet():
                 hm.write()
 
         layout = layout_from_graph(hm, cfg.bus_width)
@@ -160,6 +160,7 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
             "regmap": "regmap.json", "regs_header": f"{cfg.top}_regs.h", "layout": "weights_layout.json",
             "image": "weights.bin" if cfg.external else None, "csim_bridge": "csim/csim_bridge.cpp",
             "hls_script": "hls/build_hls.tcl", "hls_top": f"hls/{cfg.top}.cpp",
+            "hls_ip_repo": f"hls/{cfg.top}_prj/solution1/impl/ip",
             "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
             "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples else None,
             "tb_labels": "tb/tb_labels.npy" if cfg.tb_samples and cfg.tb_labels else None,

@@ -31,7 +31,7 @@ class Port:
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
     """hls4ml prints a page per conversion; keep the CLI's output readable."""
     buf = io.StringIO()
     logging.getLogger("hls4ml").setLevel(logging.WARNING)
@@ -77,8 +77,9 @@ def convert(cfg: Config, output_dir: Path, model_path: Path | None = None, weigh
         cfg = _with_model(cfg, model_path, weights_path)
     kind, path, weights = _model_files(cfg)
     hls_config = _plain(cfg.hls)
+    model = None
     try:
-        with _quiet():
+        with quiet():
             if kind == "json":
                 hm = hls4ml.converters.keras_v2_to_hls({
                     "KerasJson": str(path), "KerasH5": str(weights), "OutputDir": str(output_dir),
@@ -97,7 +98,7 @@ def convert(cfg: Config, output_dir: Path, model_path: Path | None = None, weigh
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"model: hls4ml cannot convert {path.name}: {_reason(e, locals().get('model'))}") from None
+        raise ModelError(f"model: hls4ml cannot convert {path.name}: {_reason(e, model)}") from None
     check_graph(hm, cfg)
     return hm
 
