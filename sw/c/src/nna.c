@@ -1,0 +1,375 @@
+/* nn_accel driver: identity check, weight loading, batched inference, on any HAL backend.
+ * Every wait is bounded by dev->timeout_us; nothing here allocates memory. */
+#include <string.h>
+
+#include "nna.h"
+#include "nna_axidma.h"
+
+#define ALIGN 64u /* work-memory regions start on a cache line (and any bus word up to 512 bits) */
+#define LITE_CHUNK 256u
+
+static const char *const status_names[NNA_ERR__COUNT] = {
+    "ok",
+    "invalid argument (NULL pointer, zero size or value out of range)",
+    "no nn_accel register map at this address (IDENT mismatch)",
+    "the IP was built for another weight layout than this model header (fingerprint mismatch)",
+    "weight image is shorter than its header or declared payload",
+    "weight image has no NNAW magic",
+    "weight image format version is not supported",
+    "weight image is for another layout (fingerprint mismatch)",
+    "weight image encoding is neither native nor float32",
+    "weight image bus width differs from the IP's weights port",
+    "weight image header lengths disagree with the IP's layout",
+    "weight image payload fails its CRC-32",
+    "the IP has embedded weights and cannot load an image",
+    "no weights loaded: call nna_load_weights first",
+    "the core is not idle (a previous start never finished)",
+    "timeout: the core or the DMA did not finish",
+    "the core reported an error (see last_device_error)",
+    "the AXI DMA reported an error (see last_dma_status)",
+    "buffer is not in DMA-able memory",
+    "the DMA work memory is too small",
+    "the core processed fewer samples than requested",
+    "hardware access layer failure",
+};
+
+const char *nna_strerror(int status) {
+    if (status < 0 || status >= NNA_ERR__COUNT) return "unknown nna status";
+    return status_names[status];
+}
+
+const char *nna_device_error_name(const nna_model_t *m, uint32_t code) {
+    if (m == NULL || code >= m->n_device_errors || m->device_errors[code] == NULL) return "UNKNOWN";
+    return m->device_errors[code];
+}
+
+/* ---- register helpers ---- */
+static uint32_t rd(nna_dev_t *d, uint32_t off) { return nna_hal_read32(d->hal, d->base, off); }
+static void wr(nna_dev_t *d, uint32_t off, uint32_t v) { nna_hal_write32(d->hal, d->base, off, v); }
+static void wr64(nna_dev_t *d, uint32_t off, uint64_t v) {
+    wr(d, off, (uint32_t)v);
+    wr(d, off + 4u, (uint32_t)(v >> 32));
+}
+static uint32_t drd(nna_dev_t *d, uint32_t off) { return nna_hal_read32(d->hal, d->dma_base, off); }
+static void dwr(nna_dev_t *d, uint32_t off, uint32_t v) { nna_hal_write32(d->hal, d->dma_base, off, v); }
+
+static size_t align_up(size_t v) { return (v + ALIGN - 1u) & ~(size_t)(ALIGN - 1u); }
+static uint64_t elapsed(nna_dev_t *d, uint64_t t0) { return nna_hal_time_us(d->hal) - t0; }
+
+/* ---- AXI DMA (axi_stream) ---- */
+static int dma_reset(nna_dev_t *d) {
+    uint64_t t0 = nna_hal_time_us(d->hal);
+    dwr(d, NNA_DMA_MM2S_DMACR, NNA_DMACR_RESET); /* resets both channels */
+    while (drd(d, NNA_DMA_MM2S_DMACR) & NNA_DMACR_RESET) {
+        if (elapsed(d, t0) > d->timeout_us) return NNA_ERR_TIMEOUT;
+        nna_hal_relax(d->hal);
+    }
+    dwr(d, NNA_DMA_MM2S_DMACR, NNA_DMACR_RS);
+    dwr(d, NNA_DMA_S2MM_DMACR, NNA_DMACR_RS);
+    if ((drd(d, NNA_DMA_MM2S_DMASR) | drd(d, NNA_DMA_S2MM_DMASR)) & NNA_DMASR_HALTED) return NNA_ERR_DMA;
+    return NNA_OK;
+}
+
+static int dma_wait(nna_dev_t *d, uint32_t sr_off, uint64_t t0) {
+    for (;;) {
+        uint32_t sr = drd(d, sr_off);
+        if (sr & NNA_DMASR_ERR_MASK) {
+            d->last_dma_status = sr;
+            return NNA_ERR_DMA;
+        }
+        if (sr & NNA_DMASR_IDLE) {
+            dwr(d, sr_off, NNA_DMASR_IOC_IRQ); /* write-1-to-clear */
+            return NNA_OK;
+        }
+        if (elapsed(d, t0) > d->timeout_us) {
+            d->last_dma_status = sr;
+            return NNA_ERR_TIMEOUT;
+        }
+        nna_hal_relax(d->hal);
+    }
+}
+
+/* ---- one start of the core ---- */
+static int wait_done(nna_dev_t *d, uint64_t t0) {
+    const nna_regmap_t *r = &d->model->regs;
+    for (;;) {
+        uint64_t spent = elapsed(d, t0);
+        if (spent > d->timeout_us) return NNA_ERR_TIMEOUT;
+        if (d->use_irq) {
+            int got = nna_hal_wait_irq(d->hal, d->timeout_us - (uint32_t)spent);
+            uint32_t isr;
+            if (got < 0) return NNA_ERR_HAL;
+            if (got == 0) continue; /* re-check the deadline */
+            /* a bare-metal handler may have acknowledged ISR already: ap_done in CTRL confirms */
+            isr = rd(d, r->isr);
+            if (isr & NNA_IRQ_AP_DONE) wr(d, r->isr, NNA_IRQ_AP_DONE); /* toggle-on-write: clears it */
+            if ((rd(d, r->ctrl) & NNA_CTRL_AP_DONE) || (isr & NNA_IRQ_AP_DONE)) return NNA_OK;
+        } else {
+            if (rd(d, r->ctrl) & NNA_CTRL_AP_DONE) return NNA_OK;
+            nna_hal_relax(d->hal);
+        }
+        if (d->model->interface == NNA_IF_AXI_STREAM && d->dma_base) {
+            /* a failed DMA starves the core: report the DMA instead of a timeout */
+            uint32_t sr = drd(d, NNA_DMA_MM2S_DMASR) | drd(d, NNA_DMA_S2MM_DMASR);
+            if (sr & NNA_DMASR_ERR_MASK) {
+                d->last_dma_status = sr;
+                return NNA_ERR_DMA;
+            }
+        }
+    }
+}
+
+static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0) {
+    const nna_regmap_t *r = &d->model->regs;
+    uint64_t t_wait = nna_hal_time_us(d->hal);
+    uint32_t ctrl;
+    /* a previous start that timed out may still finish: wait for idle, bounded like every wait */
+    while (ctrl = rd(d, r->ctrl), !(ctrl & NNA_CTRL_AP_IDLE) || (ctrl & NNA_CTRL_AP_START)) {
+        if (elapsed(d, t_wait) > d->timeout_us) return NNA_ERR_BUSY;
+        nna_hal_relax(d->hal);
+    }
+    wr(d, r->command, command);
+    wr(d, r->n_samples, n_samples);
+    *t0 = nna_hal_time_us(d->hal);
+    wr(d, r->ctrl, NNA_CTRL_AP_START);
+    return NNA_OK;
+}
+
+static int finish(nna_dev_t *d, uint64_t t0) {
+    int rc = wait_done(d, t0);
+    d->last_start_us = elapsed(d, t0);
+    if (rc != NNA_OK) return rc;
+    d->last_device_error = rd(d, d->model->regs.last_error);
+    return d->last_device_error ? NNA_ERR_DEVICE : NNA_OK;
+}
+
+static int start_and_wait(nna_dev_t *d, uint32_t command, uint32_t n_samples) {
+    uint64_t t0;
+    int rc = kick(d, command, n_samples, &t0);
+    return rc != NNA_OK ? rc : finish(d, t0);
+}
+
+/* ---- public API ---- */
+void nna_set_timeout(nna_dev_t *dev, uint32_t timeout_us) {
+    if (dev) dev->timeout_us = timeout_us ? timeout_us : NNA_DEFAULT_TIMEOUT_US;
+}
+
+int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
+             const nna_mem_t *mem) {
+    uint32_t status;
+    int rc;
+    if (dev == NULL || model == NULL) return NNA_ERR_ARG;
+    memset(dev, 0, sizeof *dev);
+    dev->model = model;
+    dev->hal = hal;
+    dev->base = base;
+    dev->dma_base = dma_base;
+    dev->timeout_us = NNA_DEFAULT_TIMEOUT_US;
+    dev->dma_max_bytes = NNA_DEFAULT_DMA_MAX_BYTES;
+    if (mem) {
+        if (mem->size && (mem->cpu == NULL || mem->bus % ALIGN != 0 || (uintptr_t)mem->cpu % ALIGN != 0))
+            return NNA_ERR_ARG; /* work memory must start on a 64-byte boundary */
+        dev->mem = *mem;
+    }
+    if (model->interface == NNA_IF_AXI_STREAM && dma_base == 0) return NNA_ERR_ARG;
+    if (model->interface == NNA_IF_AXI_STREAM && (rc = dma_reset(dev)) != NNA_OK) return rc;
+
+    /* The read-back registers are written at the end of a start: probe with COMMAND 0,
+     * which the core answers with BAD_COMMAND and no other effect. */
+    rc = start_and_wait(dev, 0u, 0u);
+    if (rc != NNA_OK && rc != NNA_ERR_DEVICE) return rc;
+    if (rd(dev, model->regs.ident) != model->ident) return NNA_ERR_IDENT;
+    if (rd(dev, model->regs.fingerprint) != model->fingerprint) return NNA_ERR_FINGERPRINT;
+    status = rd(dev, model->regs.status);
+    /* an IP that disagrees with the header on external/embedded weights was built differently */
+    if (!!(status & model->status_weights_external) != !!model->external_weights) return NNA_ERR_FINGERPRINT;
+    dev->weights_loaded = (status & model->status_weights_valid) != 0;
+    dev->last_device_error = 0;
+    return NNA_OK;
+}
+
+int nna_enable_irq(nna_dev_t *dev, int enable) {
+    const nna_regmap_t *r;
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    r = &dev->model->regs;
+    wr(dev, r->ier, enable ? NNA_IRQ_AP_DONE : 0u);
+    wr(dev, r->gie, enable ? 1u : 0u);
+    {
+        uint32_t isr = rd(dev, r->isr); /* drop anything pending from before */
+        if (isr) wr(dev, r->isr, isr);
+    }
+    dev->use_irq = enable ? 1u : 0u;
+    return NNA_OK;
+}
+
+int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    if (status) *status = rd(dev, dev->model->regs.status);
+    if (last_error) *last_error = rd(dev, dev->model->regs.last_error);
+    if (samples_done) *samples_done = rd(dev, dev->model->regs.samples_done);
+    return NNA_OK;
+}
+
+int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+    const nna_model_t *m;
+    uint64_t bus = 0;
+    size_t total;
+    int rc;
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    m = dev->model;
+    /* everything about the image is checked before the first device access */
+    rc = nna_check_image(m, image, len);
+    if (rc != NNA_OK) return rc;
+    total = NNA_IMAGE_HEADER_BYTES + m->image_payload_bytes[((const uint8_t *)image)[6]];
+    if (nna_hal_bus_addr(dev->hal, image, total, &bus) && bus % (m->bus_width / 8u) == 0) {
+        nna_hal_flush(dev->hal, image, total);
+    } else {
+        if (dev->mem.cpu == NULL || dev->mem.size < total) return NNA_ERR_MEM_SMALL;
+        memcpy(dev->mem.cpu, image, total);
+        nna_hal_flush(dev->hal, dev->mem.cpu, total);
+        bus = dev->mem.bus;
+    }
+    wr64(dev, m->regs.weights_addr, bus);
+    dev->weights_loaded = 0;
+    rc = start_and_wait(dev, m->cmd_load_weights, 0u);
+    if (rc != NNA_OK) return rc;
+    if (!(rd(dev, m->regs.status) & m->status_weights_valid)) return NNA_ERR_DEVICE;
+    dev->weights_loaded = 1;
+    return NNA_OK;
+}
+
+static void in_copy(const nna_model_t *m, void *dst, const uint8_t *src, size_t values, int f32) {
+    if (f32)
+        nna_encode_words(&m->in_word, (const float *)(const void *)src, dst, values);
+    else
+        memcpy(dst, src, values * m->in_word.bytes);
+}
+
+static void out_copy(const nna_model_t *m, uint8_t *dst, const void *src, size_t values, int f32) {
+    if (f32)
+        nna_decode_words(&m->out_word, src, (float *)(void *)dst, values);
+    else
+        memcpy(dst, src, values * m->out_word.bytes);
+}
+
+static int check_samples(nna_dev_t *d, uint32_t n) {
+    return rd(d, d->model->regs.samples_done) == n ? NNA_OK : NNA_ERR_SAMPLES;
+}
+
+/* axi_lite: packed words through the register-mapped buffers, LITE_CHUNK bytes at a time
+ * (a whole number of 32-bit registers for 1-, 2- and 4-byte words). */
+static int run_lite(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, int out_f32, uint32_t n) {
+    const nna_model_t *m = d->model;
+    uint8_t tmp[LITE_CHUNK];
+    size_t nv = (size_t)n * m->n_inputs, per = LITE_CHUNK / m->in_word.bytes, v, b;
+    uint32_t reg = m->regs.in_buf;
+    int rc;
+    for (v = 0; v < nv; v += per) {
+        size_t k = nv - v < per ? nv - v : per, nb = k * m->in_word.bytes;
+        in_copy(m, tmp, in + v * (in_f32 ? 4u : m->in_word.bytes), k, in_f32);
+        memset(tmp + nb, 0, (4u - nb % 4u) % 4u);
+        for (b = 0; b < nb; b += 4, reg += 4)
+            wr(d, reg, (uint32_t)tmp[b] | (uint32_t)tmp[b + 1] << 8 | (uint32_t)tmp[b + 2] << 16 |
+                           (uint32_t)tmp[b + 3] << 24);
+    }
+    rc = start_and_wait(d, m->cmd_run, n);
+    if (rc == NNA_OK) rc = check_samples(d, n);
+    if (rc != NNA_OK) return rc;
+    nv = (size_t)n * m->n_outputs;
+    per = LITE_CHUNK / m->out_word.bytes;
+    reg = m->regs.out_buf;
+    for (v = 0; v < nv; v += per) {
+        size_t k = nv - v < per ? nv - v : per, nb = k * m->out_word.bytes;
+        for (b = 0; b < nb; b += 4, reg += 4) {
+            uint32_t w = rd(d, reg);
+            tmp[b] = (uint8_t)w;
+            tmp[b + 1] = (uint8_t)(w >> 8);
+            tmp[b + 2] = (uint8_t)(w >> 16);
+            tmp[b + 3] = (uint8_t)(w >> 24);
+        }
+        out_copy(m, out + v * (out_f32 ? 4u : m->out_word.bytes), tmp, k, out_f32);
+    }
+    return NNA_OK;
+}
+
+/* axi_master / axi_stream: stage through the work memory, the device reads and writes DDR. */
+static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, int out_f32, uint32_t n) {
+    const nna_model_t *m = d->model;
+    size_t in_sz = (size_t)n * m->n_inputs * m->in_word.bytes;
+    size_t out_off = align_up(in_sz), out_sz = (size_t)n * m->n_outputs * m->out_word.bytes;
+    uint8_t *cpu_in = (uint8_t *)d->mem.cpu, *cpu_out = cpu_in + out_off;
+    uint64_t t0;
+    int rc;
+    in_copy(m, cpu_in, in, (size_t)n * m->n_inputs, in_f32);
+    nna_hal_flush(d->hal, cpu_in, in_sz);
+    nna_hal_flush(d->hal, cpu_out, out_sz); /* no dirty line may land on top of the device's writes */
+    if (m->interface == NNA_IF_AXI_MASTER) {
+        wr64(d, m->regs.in_addr, d->mem.bus);
+        wr64(d, m->regs.out_addr, d->mem.bus + out_off);
+        rc = start_and_wait(d, m->cmd_run, n);
+    } else {
+        uint64_t da = d->mem.bus + out_off, sa = d->mem.bus;
+        /* receive side first, so the core never blocks on a full output stream */
+        dwr(d, NNA_DMA_S2MM_DA, (uint32_t)da);
+        if (da >> 32) dwr(d, NNA_DMA_S2MM_DA_MSB, (uint32_t)(da >> 32));
+        dwr(d, NNA_DMA_S2MM_LENGTH, (uint32_t)out_sz);
+        dwr(d, NNA_DMA_MM2S_SA, (uint32_t)sa);
+        if (sa >> 32) dwr(d, NNA_DMA_MM2S_SA_MSB, (uint32_t)(sa >> 32));
+        dwr(d, NNA_DMA_MM2S_LENGTH, (uint32_t)in_sz);
+        rc = kick(d, m->cmd_run, n, &t0);
+        if (rc == NNA_OK) rc = finish(d, t0);
+        if (rc == NNA_OK) rc = dma_wait(d, NNA_DMA_S2MM_DMASR, t0);
+        if (rc == NNA_OK) rc = dma_wait(d, NNA_DMA_MM2S_DMASR, t0);
+        if (rc != NNA_OK) (void)dma_reset(d); /* leave the DMA usable for the next call */
+    }
+    if (rc == NNA_OK) rc = check_samples(d, n);
+    if (rc != NNA_OK) return rc;
+    nna_hal_invalidate(d->hal, cpu_out, out_sz);
+    out_copy(m, out, cpu_out, (size_t)n * m->n_outputs, out_f32);
+    return NNA_OK;
+}
+
+static uint32_t samples_per_start(nna_dev_t *d) {
+    const nna_model_t *m = d->model;
+    size_t in_s = (size_t)m->n_inputs * m->in_word.bytes, out_s = (size_t)m->n_outputs * m->out_word.bytes;
+    size_t cap;
+    if (m->interface == NNA_IF_AXI_LITE) return m->lite_max_batch;
+    if (d->mem.size < 2u * ALIGN) return 0;
+    cap = (d->mem.size - ALIGN) / (in_s + out_s); /* ALIGN: room for the output region's alignment */
+    if (m->interface == NNA_IF_AXI_STREAM) {
+        if (cap > d->dma_max_bytes / in_s) cap = d->dma_max_bytes / in_s;
+        if (cap > d->dma_max_bytes / out_s) cap = d->dma_max_bytes / out_s;
+    }
+    return cap > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cap;
+}
+
+static int predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_f32, uint32_t n) {
+    const nna_model_t *m;
+    size_t in_stride, out_stride;
+    uint32_t cap, done = 0;
+    if (d == NULL || d->model == NULL || (n && (in == NULL || out == NULL))) return NNA_ERR_ARG;
+    m = d->model;
+    if (m->external_weights && !d->weights_loaded) return NNA_ERR_NO_WEIGHTS;
+    cap = samples_per_start(d);
+    if (n && cap == 0) return NNA_ERR_MEM_SMALL;
+    in_stride = (size_t)m->n_inputs * (in_f32 ? 4u : m->in_word.bytes);
+    out_stride = (size_t)m->n_outputs * (out_f32 ? 4u : m->out_word.bytes);
+    while (done < n) {
+        uint32_t k = n - done < cap ? n - done : cap;
+        const uint8_t *src = (const uint8_t *)in + (size_t)done * in_stride;
+        uint8_t *dst = (uint8_t *)out + (size_t)done * out_stride;
+        int rc = m->interface == NNA_IF_AXI_LITE ? run_lite(d, src, in_f32, dst, out_f32, k)
+                                                 : run_dma(d, src, in_f32, dst, out_f32, k);
+        if (rc != NNA_OK) return rc;
+        done += k;
+    }
+    return NNA_OK;
+}
+
+int nna_predict(nna_dev_t *dev, const void *in_words, void *out_words, uint32_t n_samples) {
+    return predict(dev, in_words, 0, out_words, 0, n_samples);
+}
+
+int nna_predict_f32(nna_dev_t *dev, const float *in, float *out, uint32_t n_samples) {
+    return predict(dev, in, 1, out, 1, n_samples);
+}

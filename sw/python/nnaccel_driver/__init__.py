@@ -1,0 +1,17 @@
+"""nn_accel board-side driver (numpy only; pynq on a board).
+
+    nnaccel_driver.pynq_driver   pynq.DefaultIP subclass bound to the accelerator's VLNV
+    nnaccel_driver.sim           the same driver against the simulated device (host)
+    nnaccel_driver.Accelerator   the driver itself, over any register port + allocator
+"""
+from .core import Accelerator, Buffer
+from .description import Description, Word, load as load_description
+from .errors import (AccelTimeoutError, BusyError, DeviceError, DmaError, DriverError, IdentError, ImageError,
+                     InputShapeError)
+from .image import check_image
+from .words import decode, encode
+
+__version__ = "0.1.0"
+__all__ = ["Accelerator", "Buffer", "Description", "Word", "load_description", "AccelTimeoutError", "BusyError",
+           "DeviceError", "DmaError", "DriverError", "IdentError", "ImageError", "InputShapeError", "check_image",
+           "encode", "decode"]

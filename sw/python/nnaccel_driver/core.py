@@ -1,0 +1,332 @@
+"""The driver proper, independent of where the registers and buffers come from: PYNQ on a
+board (pynq_driver.py) or the simulated device on a host (sim.py) plug in a register port,
+an optional DMA register port and a buffer allocator. Every wait has a timeout."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from . import words
+from .description import Description
+from .errors import (AccelTimeoutError, BusyError, DeviceError, DmaError, DriverError, IdentError, ImageError,
+                     InputShapeError)
+from .image import check_image
+
+# Vitis HLS ap_ctrl_hs control bits (CTRL) and interrupt bits (ISR/IER): the tool's convention.
+AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
+IRQ_AP_DONE = 0x1
+
+# AXI DMA (PG021) simple-mode registers: the DMA IP's own fixed offsets.
+MM2S_DMACR, MM2S_DMASR, MM2S_SA, MM2S_SA_MSB, MM2S_LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
+S2MM_DMACR, S2MM_DMASR, S2MM_DA, S2MM_DA_MSB, S2MM_LENGTH = 0x30, 0x34, 0x48, 0x4C, 0x58
+DMACR_RS, DMACR_RESET = 0x1, 0x4
+DMASR_HALTED, DMASR_IDLE, DMASR_ERR_MASK, DMASR_IOC = 0x1, 0x2, 0x70, 0x1000
+
+ALIGN = 64
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_DMA_MAX_BYTES = (1 << 14) - 1  # AXI DMA default buffer length width (14 bits)
+MAX_WORK_BYTES = 16 << 20
+
+
+class RegisterPort(Protocol):
+    def read(self, offset: int) -> int: ...
+    def write(self, offset: int, value: int) -> None: ...
+
+
+@dataclass
+class Buffer:
+    """DMA-able memory: a uint8 numpy view, its bus address, cache maintenance."""
+    array: np.ndarray
+    device_address: int
+    flush: Callable[[], None]
+    invalidate: Callable[[], None]
+    release: Callable[[], None] = lambda: None
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+class Accelerator:
+    """One nn_accel IP. `regs` reaches its s_axilite port, `dma` the AXI DMA of an axi_stream
+    IP, `allocate(nbytes) -> Buffer` gives DMA-able memory."""
+
+    def __init__(self, desc: Description, regs: RegisterPort, allocate: Callable[[int], Buffer] | None,
+                 dma: RegisterPort | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 dma_max_bytes: int = DEFAULT_DMA_MAX_BYTES, max_work_bytes: int = MAX_WORK_BYTES):
+        self.desc = desc
+        self.regs = regs
+        self.dma = dma
+        self.timeout = timeout
+        self.dma_max_bytes = dma_max_bytes
+        self.max_work_bytes = max_work_bytes
+        self._allocate = allocate
+        self._work: Buffer | None = None
+        self.weights_loaded = False
+        self.last_start_seconds = 0.0
+        if desc.interface != "axi_lite" and allocate is None:
+            raise DriverError(f"{desc.interface}: the driver needs DMA-able memory (an allocator)")
+        if desc.interface == "axi_stream" and dma is None:
+            raise DriverError("axi_stream: give the AXI DMA that feeds in_stream / drains out_stream (dma=...)")
+        if dma is not None:
+            self._dma_reset()
+        self.probe()
+
+    # ---- registers ----
+    def _reg(self, name: str) -> int:
+        try:
+            return self.desc.regs[name]
+        except KeyError:
+            raise DriverError(f"{self.desc.top}: register {name} does not exist for {self.desc.interface}") from None
+
+    def _rd(self, name: str) -> int:
+        return int(self.regs.read(self._reg(name)))
+
+    def _wr(self, name: str, value: int) -> None:
+        self.regs.write(self._reg(name), int(value) & 0xFFFFFFFF)
+
+    def _wr64(self, name: str, value: int) -> None:
+        off = self._reg(name)
+        self.regs.write(off, value & 0xFFFFFFFF)
+        self.regs.write(off + 4, (value >> 32) & 0xFFFFFFFF)
+
+    # ---- one start ----
+    def _kick(self, command: int, n_samples: int) -> float:
+        t_wait = time.monotonic()
+        # a previous start that timed out may still finish: wait for idle, bounded like every wait
+        while True:
+            ctrl = self._rd("CTRL")  # also drops a stale ap_done
+            if ctrl & AP_IDLE and not ctrl & AP_START:
+                break
+            if time.monotonic() - t_wait > self.timeout:
+                raise BusyError(f"{self.desc.top}: the core is not idle (CTRL 0x{ctrl:X}); an earlier start "
+                                "never finished")
+        self._wr("COMMAND", command)
+        self._wr("N_SAMPLES", n_samples)
+        t0 = time.monotonic()
+        self._wr("CTRL", AP_START)
+        return t0
+
+    def _finish(self, t0: float, what: str, watch_dma: bool = False) -> None:
+        while not self._rd("CTRL") & AP_DONE:
+            if watch_dma:  # a failed DMA starves the core: report the DMA, not a timeout
+                for sr, ch in ((MM2S_DMASR, "MM2S"), (S2MM_DMASR, "S2MM")):
+                    v = int(self.dma.read(sr))
+                    if v & DMASR_ERR_MASK:
+                        raise DmaError(f"{what}: the AXI DMA {ch} channel reported an error (DMASR 0x{v:X})")
+            if time.monotonic() - t0 > self.timeout:
+                raise AccelTimeoutError(f"{what}: the core did not finish within {self.timeout:g} s "
+                                        f"(CTRL 0x{self._rd('CTRL'):X})")
+        self.last_start_seconds = time.monotonic() - t0
+        err = self._rd("LAST_ERROR")
+        if err:
+            name = self.desc.error_name(err)
+            raise DeviceError(f"{what}: the accelerator reported {name} (LAST_ERROR {err})", err, name)
+
+    def _start(self, command: int, n_samples: int, what: str) -> None:
+        self._finish(self._kick(command, n_samples), what)
+
+    def probe(self) -> dict:
+        """The read-back registers are written at the end of a start: probe with COMMAND 0 (the
+        IP answers BAD_COMMAND and does nothing else), then check IDENT and FINGERPRINT."""
+        d = self.desc
+        try:
+            self._start(0, 0, "probe")
+        except DeviceError:
+            pass
+        ident, fp, status = self._rd("IDENT"), self._rd("FINGERPRINT"), self._rd("STATUS")
+        if ident != d.ident:
+            raise IdentError(f"{d.top}: IDENT reads 0x{ident:08X}, expected 0x{d.ident:08X}; "
+                             "no nn_accel register map at this address")
+        if fp != d.fingerprint:
+            raise IdentError(f"{d.top}: the IP was built for layout 0x{fp:08X}, this description is for "
+                             f"0x{d.fingerprint:08X}; use the IP directory of the loaded bitstream")
+        if bool(status & d.status_bits["WEIGHTS_EXTERNAL"]) != d.external:
+            raise IdentError(f"{d.top}: the IP's weights are {'external' if not d.external else 'embedded'}, "
+                             "the description says otherwise")
+        self.weights_loaded = bool(status & d.status_bits["WEIGHTS_VALID"])
+        return {"ident": ident, "fingerprint": fp, "status": status}
+
+    def status(self) -> dict:
+        return {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
+                "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
+
+    # ---- memory ----
+    def _work_buffer(self, nbytes: int) -> Buffer:
+        if self._work is None or self._work.array.size < nbytes:
+            if self._work is not None:
+                self._work.release()
+            self._work = self._allocate(max(nbytes, 4096))
+            if self._work.device_address % ALIGN:
+                raise DriverError(f"DMA buffer at 0x{self._work.device_address:X} is not {ALIGN}-byte aligned")
+        return self._work
+
+    # ---- weights ----
+    def load_weights(self, image=None) -> None:
+        """Load a weight image (bytes, a path, or None for the IP's own weights.bin). The image
+        is checked completely (header, layout fingerprint, lengths, CRC-32) before any device access."""
+        if image is None:
+            if self.desc.default_image is None:
+                raise ImageError("load_weights: give an image; this description has no weights.bin")
+            image = self.desc.default_image
+        if isinstance(image, (str, os.PathLike)):
+            try:
+                image = Path(image).read_bytes()
+            except OSError as e:
+                raise ImageError(f"load_weights: cannot read {image} ({e.strerror})") from None
+        image = bytes(image)
+        total = check_image(self.desc, image)
+        buf = self._work_buffer(total)
+        buf.array[:total] = np.frombuffer(image, dtype=np.uint8, count=total)
+        buf.flush()
+        self._wr64("WEIGHTS_ADDR", buf.device_address)
+        self.weights_loaded = False
+        self._start(self.desc.commands["LOAD_WEIGHTS"], 0, "load_weights")
+        if not self._rd("STATUS") & self.desc.status_bits["WEIGHTS_VALID"]:
+            raise DeviceError("load_weights: STATUS does not show valid weights after the load", 0, "OK")
+        self.weights_loaded = True
+
+    # ---- inference ----
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        shape = tuple(self.desc.input_shape)
+        if x.dtype.kind not in "fiu":
+            raise InputShapeError(f"predict: input dtype {x.dtype} is not numeric")
+        if x.shape == shape or (x.ndim == 1 and x.size == self.desc.n_inputs):
+            x = x.reshape(1, -1)
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != self.desc.n_inputs:
+            raise InputShapeError(f"predict: input shape {x.shape}; expected (N, {', '.join(map(str, shape))}) "
+                                  f"or (N, {self.desc.n_inputs})")
+        return x.reshape(len(x), self.desc.n_inputs)
+
+    def predict(self, x, raw: bool = False) -> np.ndarray:
+        """Float (or integer) inputs -> float32 outputs of shape (N, *output_shape); the
+        driver encodes to the IP's input words and decodes its output words. With raw=True,
+        `x` holds raw input words and the raw output words are returned."""
+        d = self.desc
+        if raw:  # float words travel as their IEEE bit patterns
+            x = np.asarray(x, dtype="<f4") if d.in_word.is_float else np.asarray(x)
+            in_words = x.view("<u4") if d.in_word.is_float else x.astype(f"<u{d.in_word.bytes}")
+            in_words = in_words.reshape(-1, d.n_inputs)
+        else:
+            in_words = words.encode(self._check_input(x), d.in_word)
+            in_words = in_words.view("<u4") if d.in_word.is_float else in_words
+        out = self.predict_words(np.ascontiguousarray(in_words))
+        if raw:
+            return out.view("<f4") if d.out_word.is_float else out
+        y = words.decode(out, d.out_word)
+        return y.reshape((len(y), *d.output_shape))
+
+    def predict_words(self, in_words: np.ndarray) -> np.ndarray:
+        """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints."""
+        d = self.desc
+        if d.external and not self.weights_loaded:
+            raise DriverError("predict: no weights loaded; call load_weights() first")
+        n = len(in_words)
+        out = np.zeros((n, d.n_outputs), dtype=f"<u{d.out_word.bytes}")
+        cap = self._samples_per_start()
+        for i in range(0, n, cap):
+            k = min(cap, n - i)
+            chunk = np.ascontiguousarray(in_words[i:i + k]).view(np.uint8).reshape(-1)
+            raw = self._run_lite(chunk, k) if d.interface == "axi_lite" else self._run_dma(chunk, k)
+            out[i:i + k] = np.frombuffer(raw, dtype=out.dtype).reshape(k, d.n_outputs)
+        return out
+
+    def _samples_per_start(self) -> int:
+        d = self.desc
+        if d.interface == "axi_lite":
+            return d.lite_max_batch
+        in_s, out_s = d.n_inputs * d.in_word.bytes, d.n_outputs * d.out_word.bytes
+        cap = (self.max_work_bytes - ALIGN) // (in_s + out_s)
+        if d.interface == "axi_stream":
+            cap = min(cap, self.dma_max_bytes // in_s, self.dma_max_bytes // out_s)
+        if cap < 1:
+            raise DriverError("predict: one sample does not fit the DMA length limit / work memory")
+        return cap
+
+    def _check_done(self, k: int) -> None:
+        done = self._rd("SAMPLES_DONE")
+        if done != k:
+            raise DeviceError(f"predict: the core processed {done} of {k} samples", 0, "OK")
+
+    def _run_lite(self, data: np.ndarray, k: int) -> bytes:
+        d = self.desc
+        padded = np.zeros(_align(data.size) if data.size % 4 else data.size, dtype=np.uint8)
+        padded[:data.size] = data
+        for i, w in enumerate(padded.view("<u4")):
+            self.regs.write(d.lite_in_offset + 4 * i, int(w))
+        self._start(d.commands["RUN"], k, "predict")
+        self._check_done(k)
+        nbytes = k * d.n_outputs * d.out_word.bytes
+        regs = np.array([self.regs.read(d.lite_out_offset + 4 * i) for i in range((nbytes + 3) // 4)], dtype="<u4")
+        return regs.view(np.uint8)[:nbytes].tobytes()
+
+    def _run_dma(self, data: np.ndarray, k: int) -> bytes:
+        d = self.desc
+        in_sz, out_sz = data.size, k * d.n_outputs * d.out_word.bytes
+        out_off = _align(in_sz)
+        buf = self._work_buffer(out_off + out_sz)
+        buf.array[:in_sz] = data
+        buf.flush()
+        in_addr, out_addr = buf.device_address, buf.device_address + out_off
+        if d.interface == "axi_master":
+            self._wr64("IN_ADDR", in_addr)
+            self._wr64("OUT_ADDR", out_addr)
+            self._start(d.commands["RUN"], k, "predict")
+        else:
+            self._dma_transfer(in_addr, in_sz, out_addr, out_sz, k)
+        self._check_done(k)
+        buf.invalidate()
+        return buf.array[out_off:out_off + out_sz].tobytes()
+
+    # ---- AXI DMA (axi_stream) ----
+    def _dma_wait(self, sr: int, t0: float, what: str) -> None:
+        while True:
+            v = int(self.dma.read(sr))
+            if v & DMASR_ERR_MASK:
+                raise DmaError(f"{what}: the AXI DMA reported an error (DMASR 0x{v:X})")
+            if v & DMASR_IDLE:
+                self.dma.write(sr, DMASR_IOC)
+                return
+            if time.monotonic() - t0 > self.timeout:
+                raise AccelTimeoutError(f"{what}: the AXI DMA did not finish within {self.timeout:g} s (DMASR 0x{v:X})")
+
+    def _dma_reset(self) -> None:
+        t0 = time.monotonic()
+        self.dma.write(MM2S_DMACR, DMACR_RESET)
+        while int(self.dma.read(MM2S_DMACR)) & DMACR_RESET:
+            if time.monotonic() - t0 > self.timeout:
+                raise AccelTimeoutError("AXI DMA reset did not complete")
+        self.dma.write(MM2S_DMACR, DMACR_RS)
+        self.dma.write(S2MM_DMACR, DMACR_RS)
+        if (int(self.dma.read(MM2S_DMASR)) | int(self.dma.read(S2MM_DMASR))) & DMASR_HALTED:
+            raise DmaError("AXI DMA stays halted after reset")
+
+    def _dma_transfer(self, in_addr: int, in_sz: int, out_addr: int, out_sz: int, k: int) -> None:
+        # receive side first, so the core never blocks on a full output stream
+        self.dma.write(S2MM_DA, out_addr & 0xFFFFFFFF)
+        if out_addr >> 32:
+            self.dma.write(S2MM_DA_MSB, out_addr >> 32)
+        self.dma.write(S2MM_LENGTH, out_sz)
+        self.dma.write(MM2S_SA, in_addr & 0xFFFFFFFF)
+        if in_addr >> 32:
+            self.dma.write(MM2S_SA_MSB, in_addr >> 32)
+        self.dma.write(MM2S_LENGTH, in_sz)
+        try:
+            t0 = self._kick(self.desc.commands["RUN"], k)
+            self._finish(t0, "predict", watch_dma=True)
+            self._dma_wait(S2MM_DMASR, t0, "predict (S2MM)")
+            self._dma_wait(MM2S_DMASR, t0, "predict (MM2S)")
+        except DriverError:
+            self._dma_reset()  # leave the DMA usable for the next call
+            raise
+
+    def close(self) -> None:
+        if self._work is not None:
+            self._work.release()
+            self._work = None

@@ -1,0 +1,38 @@
+"""Driver errors: one readable line each, with the failing step named."""
+
+
+class DriverError(Exception):
+    """Base class of every error the nn_accel driver raises."""
+
+
+class ImageError(DriverError):
+    """The weight image is malformed or belongs to another layout; nothing was written to the device."""
+
+
+class IdentError(DriverError):
+    """The device at this address is not the accelerator the description says."""
+
+
+class DeviceError(DriverError):
+    """The accelerator finished a start with a non-zero LAST_ERROR."""
+
+    def __init__(self, message: str, code: int, name: str):
+        super().__init__(message)
+        self.code = code
+        self.name = name
+
+
+class DmaError(DriverError):
+    """The AXI DMA reported an error (DMASR error bits)."""
+
+
+class AccelTimeoutError(DriverError, TimeoutError):
+    """The core or the DMA did not finish within the timeout."""
+
+
+class BusyError(DriverError):
+    """The core is not idle: an earlier start never finished."""
+
+
+class InputShapeError(DriverError, ValueError):
+    """Input data has the wrong shape or dtype."""

@@ -1,0 +1,250 @@
+"""Simulation backend: the same driver code path against the simulated device of sw/sim
+(libnna_sim.so, loaded with ctypes), which runs the accelerator's C-simulation library
+(`nnaccel csim`'s build of csim/csim_bridge.cpp) on every start.
+
+    from nnaccel_driver.sim import simulate
+    acc = simulate("ip_dir")          # builds what it needs (host only: a C compiler, nnaccel)
+    acc.load_weights()                # the IP's own weights.bin
+    y = acc.predict(x)
+    acc.sim.stall(True)               # fault injection
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import description as description_mod
+from .core import Accelerator, Buffer
+from .errors import DriverError
+
+SIM_SOURCES = Path(__file__).resolve().parents[2] / "sim"
+ABSENT = 0xFFFFFFFF
+ACCEL_BASE, DMA_BASE, DDR_BASE, DDR_SIZE = 0xA0000000, 0xA0010000, 0x10000000, 64 << 20
+INTERFACES = {"axi_stream": 0, "axi_lite": 1, "axi_master": 2}
+COUNTERS = ("reg_reads", "reg_writes", "starts", "csim_calls", "ticks", "bus_faults", "csim_faults", "dma_bytes")
+
+_U32_FIELDS = ["interface", "external_weights", "n_inputs", "n_outputs", "in_bytes", "out_bytes", "lite_max_batch",
+               "latency_ticks", "dma_length_bits", "cmd_load_weights", "cmd_run", "status_weights_valid",
+               "reg_ctrl", "reg_gie", "reg_ier", "reg_isr", "reg_command", "reg_n_samples", "reg_in_addr",
+               "reg_out_addr", "reg_weights_addr", "reg_status", "reg_last_error", "reg_fingerprint", "reg_ident",
+               "reg_samples_done", "reg_in_buf", "reg_out_buf", "address_range"]
+_REG_FIELDS = {"reg_ctrl": "CTRL", "reg_gie": "GIE", "reg_ier": "IER", "reg_isr": "ISR", "reg_command": "COMMAND",
+               "reg_n_samples": "N_SAMPLES", "reg_in_addr": "IN_ADDR", "reg_out_addr": "OUT_ADDR",
+               "reg_weights_addr": "WEIGHTS_ADDR", "reg_status": "STATUS", "reg_last_error": "LAST_ERROR",
+               "reg_fingerprint": "FINGERPRINT", "reg_ident": "IDENT", "reg_samples_done": "SAMPLES_DONE"}
+
+
+class SimConfig(ctypes.Structure):
+    """Mirror of nna_sim_config_t (sw/sim/nna_simdev.h)."""
+    _fields_ = [(n, ctypes.c_uint32) for n in _U32_FIELDS] + [
+        (n, ctypes.c_uint64) for n in ("accel_base", "dma_base", "ddr_base", "ddr_size")]
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("NNACCEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nnaccel")
+    return Path(root) / "sim"
+
+
+def sim_library(path=None) -> Path:
+    """libnna_sim.so: `path`, $NNA_SIM_LIB, or built from sw/sim with cc (cached by content hash)."""
+    if path is not None or os.environ.get("NNA_SIM_LIB"):
+        p = Path(path or os.environ["NNA_SIM_LIB"])
+        if not p.is_file():
+            raise DriverError(f"simulated device library {p} does not exist")
+        return p
+    src, hdr = SIM_SOURCES / "nna_simdev.c", SIM_SOURCES / "nna_simdev.h"
+    if not src.is_file():
+        raise DriverError(f"no simulated-device sources at {SIM_SOURCES}; give sim_library= or set NNA_SIM_LIB")
+    cc = os.environ.get("CC", "cc")
+    flags = ["-std=c99", "-O2", "-fPIC", "-shared"]
+    digest = hashlib.sha256(src.read_bytes() + hdr.read_bytes() + " ".join([cc, *flags]).encode()).hexdigest()[:16]
+    lib = _cache_dir() / f"libnna_sim-{digest}.so"
+    if lib.is_file():
+        return lib
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+    proc = subprocess.run([cc, *flags, "-o", str(tmp), str(src), "-ldl"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise DriverError(f"{cc} could not build the simulated device: {proc.stderr.strip()[:300]}")
+    os.replace(tmp, lib)
+    return lib
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    P, U32, U64, I = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int
+    sigs = {
+        "nna_sim_create": ([ctypes.POINTER(SimConfig), ctypes.c_char_p], P),
+        "nna_sim_create_error": ([], ctypes.c_char_p),
+        "nna_sim_destroy": ([P], None),
+        "nna_sim_read32": ([P, U64], U32),
+        "nna_sim_write32": ([P, U64, U32], None),
+        "nna_sim_irq": ([P], I),
+        "nna_sim_step": ([P, U32], None),
+        "nna_sim_ddr_alloc": ([P, U64, U64], U64),
+        "nna_sim_ddr_ptr": ([P, U64, U64], P),
+        "nna_sim_fault_stall": ([P, I], None),
+        "nna_sim_fault_stall_dma": ([P, I], None),
+        "nna_sim_fault_force_error": ([P, U32], None),
+        "nna_sim_fault_dma_error": ([P, I, U32], None),
+        "nna_sim_fault_flip_ddr": ([P, U64, ctypes.c_uint], I),
+        "nna_sim_fault_flip_on_start": ([P, U64, ctypes.c_uint], None),
+        "nna_sim_fault_clear": ([P], None),
+        "nna_sim_counter": ([P, I], U64),
+        "nna_sim_last_fault": ([P], ctypes.c_char_p),
+        "nna_sim_set_trace": ([P, I], None),
+    }
+    for name, (args, res) in sigs.items():
+        f = getattr(lib, name)
+        f.argtypes, f.restype = args, res
+    return lib
+
+
+def sim_config(desc: description_mod.Description, dma_length_bits: int = 14, latency_ticks: int = 3) -> SimConfig:
+    c = SimConfig()
+    c.interface = INTERFACES[desc.interface]
+    c.external_weights = int(desc.external)
+    c.n_inputs, c.n_outputs = desc.n_inputs, desc.n_outputs
+    c.in_bytes, c.out_bytes = desc.in_word.bytes, desc.out_word.bytes
+    c.lite_max_batch = desc.lite_max_batch
+    c.latency_ticks, c.dma_length_bits = latency_ticks, dma_length_bits
+    c.cmd_load_weights, c.cmd_run = desc.commands["LOAD_WEIGHTS"], desc.commands["RUN"]
+    c.status_weights_valid = desc.status_bits["WEIGHTS_VALID"]
+    for fieldname, reg in _REG_FIELDS.items():
+        setattr(c, fieldname, desc.regs.get(reg, ABSENT))
+    c.reg_in_buf = ABSENT if desc.lite_in_offset is None else desc.lite_in_offset
+    c.reg_out_buf = ABSENT if desc.lite_out_offset is None else desc.lite_out_offset
+    c.address_range = desc.address_range
+    c.accel_base, c.dma_base, c.ddr_base, c.ddr_size = ACCEL_BASE, DMA_BASE, DDR_BASE, DDR_SIZE
+    return c
+
+
+class SimDevice:
+    """One simulated device: bus access, DDR, fault injection, counters."""
+
+    def __init__(self, desc: description_mod.Description, csim_library, sim_lib=None, private: bool = True,
+                 dma_length_bits: int = 14, latency_ticks: int = 3):
+        self.desc = desc
+        self._tmp = None
+        csim_library = Path(csim_library)
+        if private:  # own copy: dlopen shares one handle (and the weight storage) per path
+            self._tmp = tempfile.TemporaryDirectory(prefix="nnaccel-sim-")
+            private_lib = Path(self._tmp.name) / csim_library.name
+            shutil.copy2(csim_library, private_lib)
+            csim_library = private_lib
+        self._lib = _bind(ctypes.CDLL(str(sim_library(sim_lib))))
+        self.config = sim_config(desc, dma_length_bits, latency_ticks)
+        self._h = self._lib.nna_sim_create(ctypes.byref(self.config), str(csim_library).encode())
+        if not self._h:
+            raise DriverError(f"simulated device: {self._lib.nna_sim_create_error().decode()}")
+
+    # bus
+    def read32(self, addr: int) -> int:
+        return self._lib.nna_sim_read32(self._h, addr)
+
+    def write32(self, addr: int, value: int) -> None:
+        self._lib.nna_sim_write32(self._h, addr, value)
+
+    def irq(self) -> bool:
+        return bool(self._lib.nna_sim_irq(self._h))
+
+    # DDR
+    def allocate(self, nbytes: int) -> Buffer:
+        addr = self._lib.nna_sim_ddr_alloc(self._h, nbytes, 64)
+        if not addr:
+            raise DriverError(f"simulated DDR: no room for {nbytes} bytes")
+        return Buffer(array=self.ddr(addr, nbytes), device_address=addr, flush=lambda: None, invalidate=lambda: None)
+
+    def ddr(self, addr: int, nbytes: int) -> np.ndarray:
+        ptr = self._lib.nna_sim_ddr_ptr(self._h, addr, nbytes)
+        if not ptr:
+            raise DriverError(f"simulated DDR: 0x{addr:X}+{nbytes} is outside DDR")
+        return np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(ptr))
+
+    # faults
+    def stall(self, on: bool = True) -> None:
+        self._lib.nna_sim_fault_stall(self._h, int(on))
+
+    def stall_dma(self, on: bool = True) -> None:
+        self._lib.nna_sim_fault_stall_dma(self._h, int(on))
+
+    def force_error(self, code: int) -> None:
+        self._lib.nna_sim_fault_force_error(self._h, code)
+
+    def dma_error(self, dmasr_bits: int, channel: str = "s2mm") -> None:
+        """The next transfer of `channel` ("mm2s" or "s2mm") fails with these DMASR error bits."""
+        self._lib.nna_sim_fault_dma_error(self._h, int(channel == "s2mm"), dmasr_bits)
+
+    def flip_ddr(self, addr: int, bit: int) -> None:
+        if self._lib.nna_sim_fault_flip_ddr(self._h, addr, bit) != 0:
+            raise DriverError(f"simulated DDR: 0x{addr:X} is outside DDR")
+
+    def flip_on_start(self, addr: int, bit: int) -> None:
+        self._lib.nna_sim_fault_flip_on_start(self._h, addr, bit)
+
+    def clear_faults(self) -> None:
+        self._lib.nna_sim_fault_clear(self._h)
+
+    def counters(self) -> dict:
+        return {name: self._lib.nna_sim_counter(self._h, i) for i, name in enumerate(COUNTERS)}
+
+    @property
+    def last_fault(self) -> str:
+        return self._lib.nna_sim_last_fault(self._h).decode()
+
+    def trace(self, on: bool = True) -> None:
+        self._lib.nna_sim_set_trace(self._h, int(on))
+
+    def close(self) -> None:
+        if self._h:
+            self._lib.nna_sim_destroy(self._h)
+            self._h = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class _Port:
+    """Register port at one base address of the simulated bus (the shape of pynq's MMIO)."""
+
+    def __init__(self, dev: SimDevice, base: int):
+        self.dev, self.base = dev, base
+
+    def read(self, offset: int) -> int:
+        return self.dev.read32(self.base + offset)
+
+    def write(self, offset: int, value: int) -> None:
+        self.dev.write32(self.base + offset, value)
+
+
+def simulate(ip_dir, csim_library=None, sim_lib=None, timeout: float = 1.0, dma_length_bits: int = 14,
+             private: bool = True) -> Accelerator:
+    """An Accelerator on a fresh simulated device for the IP in `ip_dir`; `.sim` is the device."""
+    desc = description_mod.load(ip_dir)
+    if csim_library is None:
+        try:
+            from nnaccel.csim import build_csim_library
+        except ImportError:
+            raise DriverError("simulate: give csim_library= (the .so `nnaccel csim` builds); "
+                              "the nnaccel host tools are not importable here") from None
+        csim_library = build_csim_library(Path(ip_dir))
+    dev = SimDevice(desc, csim_library, sim_lib, private=private, dma_length_bits=dma_length_bits)
+    dma = _Port(dev, DMA_BASE) if desc.interface == "axi_stream" else None
+    acc = Accelerator(desc, _Port(dev, ACCEL_BASE), dev.allocate, dma=dma, timeout=timeout,
+                      dma_max_bytes=(1 << dma_length_bits) - 1)
+    acc.sim = dev
+    return acc
