@@ -3,9 +3,11 @@
 1. `fusesoc run --target=csim nn_accel`: the jet tagger IP is generated, C-simulated on
    its test set and compared bit for bit with hls4ml's predict(); accuracy is reported.
 2. `fusesoc run --target=csim digits`: the same for a CNN trained on scikit-learn's digits.
-3. Run-time weights: the jet tagger IP takes a second weight set (jet_mlp_b) without being
-   rebuilt, then the first one again; each time the outputs are compared bit for bit
-   with hls4ml's predict() of that model.
+3. Run-time weights through the C driver: the C driver (sw/c), built for the host against
+   the simulated device (sw/sim), loads weight set A, B (jet_mlp_b) and A again into the IP
+   built in step 1, without rebuilding it; each time its outputs are compared bit for bit with
+   hls4ml's predict() of that model.
+4. The bare-metal self-test app, built for the host against the simulated device, on that IP.
 """
 from __future__ import annotations
 
@@ -43,44 +45,78 @@ def built_ip(core_dir: str, top: str) -> Path:
     return hits[-1].parent
 
 
-def reprogram_demo(ip: Path) -> bool:
+def hls4ml_predict(model: Path, desc: dict, x: np.ndarray, work: str) -> np.ndarray:
     import hls4ml
     import keras
 
-    from .csim import CsimAccelerator
-    from .weights.for_model import image_for_model
+    from .hls import quiet
 
-    step("run-time weights: jet_mlp -> jet_mlp_b -> jet_mlp on one C-simulated IP, no rebuild")
+    with quiet():
+        hm = hls4ml.converters.convert_from_keras_model(
+            keras.models.load_model(model, compile=False), hls_config=desc["config"]["hls"], backend="Vitis",
+            io_type=desc["io_type"], part=desc["part"], output_dir=f"{work}/{model.stem}")
+        hm.compile()
+        return np.asarray(hm.predict(np.ascontiguousarray(x)), dtype=np.float32)
+
+
+def make_sw(target: str, ip: Path, build: Path) -> None:
+    subprocess.run(["make", "--no-print-directory", "-s", "-C", str(REPO / "sw"), target, f"IP={ip}",
+                    f"BUILD={build}", f"PY={sys.executable}", "HEADER_FLAGS=-n 50"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def c_driver_demo(ip: Path) -> bool:
     import json
 
+    from .weights.for_model import image_for_model
+
+    step("C driver on the simulated device: weights jet_mlp -> jet_mlp_b -> jet_mlp, no rebuild")
     desc = json.loads((ip / "nnaccel.json").read_text())
-    x = np.load(JET / "x_test.npy")
+    x = np.ascontiguousarray(np.load(JET / "x_test.npy"), dtype=np.float32)
     labels = np.load(JET / "y_test.npy")
-    acc = CsimAccelerator(ip)
+    work = REPO / "build" / "demo"
+    sw_build = work / "sw"
+    work.mkdir(parents=True, exist_ok=True)
+    images = {"jet_mlp": ip / "weights.bin", "jet_mlp_b": work / "jet_mlp_b.bin"}
+    img_b, _ = image_for_model(ip, JET / "jet_mlp_b.keras")
+    images["jet_mlp_b"].write_bytes(img_b)
+    x.astype("<f4").tofile(work / "x.f32")
+    make_sw("host", ip, sw_build)
+    make_sw("csimlib", ip, sw_build)
+    order = ["jet_mlp", "jet_mlp_b", "jet_mlp"]
+    cmd = [str(sw_build / "nna_host"), (sw_build / "csim_lib.txt").read_text().strip()]
+    for i, name in enumerate(order):
+        cmd += ["load", str(images[name]), "predict-f32", str(work / "x.f32"), str(work / f"y{i}.f32")]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     ok = True
-    with tempfile.TemporaryDirectory() as work:
-        for name in ("jet_mlp", "jet_mlp_b", "jet_mlp"):
-            model = JET / f"{name}.keras"
-            image, report = image_for_model(ip, model)
-            acc.load_weights(image)
-            y = acc.predict(x)
-            hm = hls4ml.converters.convert_from_keras_model(
-                keras.models.load_model(model, compile=False), hls_config=desc["config"]["hls"], backend="Vitis",
-                io_type=desc["io_type"], part=desc["part"], output_dir=f"{work}/{name}")
-            hm.compile()
-            ref = np.asarray(hm.predict(np.ascontiguousarray(x)), dtype=np.float32).reshape(y.shape)
-            same = np.array_equal(y, ref)
-            ok &= same
-            print(f"{name}: image {report['image_bytes']} bytes loaded; accuracy "
-                  f"{100 * np.mean(np.argmax(y, 1) == labels):.1f} %; vs hls4ml predict: "
-                  f"{'bit-exact' if same else 'DIFFERENT'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = {name: hls4ml_predict(JET / f"{name}.keras", desc, x, tmp) for name in set(order)}
+    for i, name in enumerate(order):
+        y = np.fromfile(work / f"y{i}.f32", dtype="<f4").reshape(refs[name].shape)
+        same = np.array_equal(y, refs[name])
+        ok &= same
+        print(f"load {name} ({images[name].stat().st_size} bytes), predict {len(x)} samples: accuracy "
+              f"{100 * np.mean(np.argmax(y, 1) == labels):.1f} %, vs hls4ml predict: "
+              f"{'bit-exact' if same else 'DIFFERENT'}")
     return ok
+
+
+def selftest_demo(ip: Path) -> bool:
+    step("self-test app (the bare-metal one, built for the host) on the simulated device")
+    build = REPO / "build" / "demo" / "sw"
+    proc = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(REPO / "sw"), "run-selftest", f"IP={ip}",
+                           f"BUILD={build}", f"PY={sys.executable}", "HEADER_FLAGS=-n 50 --no-keras"],
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    print("\n".join(line for line in proc.stdout.splitlines()[-6:]))
+    return proc.returncode == 0
 
 
 def main() -> int:
     fusesoc_csim("nn_accel")
     fusesoc_csim("digits")
-    ok = reprogram_demo(built_ip("nnaccel_examples_nn_accel_0.1.0", "nn_accel"))
+    ip = built_ip("nnaccel_examples_nn_accel_0.1.0", "nn_accel")
+    ok = c_driver_demo(ip)
+    ok &= selftest_demo(ip)
     step("done: " + ("every result bit-exact with hls4ml" if ok else "MISMATCH"))
     return 0 if ok else 1
 
