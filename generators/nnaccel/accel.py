@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, regmap as rm, render
+from . import __version__, hls, regmap as rm, render, swgen
 from .config import Config
 from .errors import ConfigError, ModelError
 from .staging import staged_dir
@@ -140,6 +140,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
             if tb[2] is not None:
                 np.save(stage / "tb" / "tb_labels.npy", tb[2])
         render.write_json(stage / "nnaccel.json", description)
+        swgen.write_model_header(stage, stage)  # the drivers' per-model facts, generated with the IP
         write_core(stage, cfg, description)
     return IpResult(out_dir=out_dir, description=description, report=report)
 
@@ -161,6 +162,7 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
             "image": "weights.bin" if cfg.external else None, "csim_bridge": "csim/csim_bridge.cpp",
             "hls_script": "hls/build_hls.tcl", "hls_top": f"hls/{cfg.top}.cpp",
             "hls_ip_repo": f"hls/{cfg.top}_prj/solution1/impl/ip",
+            "model_header": f"{cfg.top}_model.h",
             "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
             "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples else None,
             "tb_labels": "tb/tb_labels.npy" if cfg.tb_samples and cfg.tb_labels else None,
