@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from . import boarddata
+from . import boards
 
 CHOICES = {
     "io_type": ("io_parallel", "io_stream"),
@@ -156,7 +156,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         raise ConfigError("model: missing; give the path of a .keras, .h5 or Keras 2 .json model")
 
     board = raw.get("board")
-    facts = boarddata.board_defaults(board) if board is not None else {}
+    facts = boards.ip_defaults(boards.load_board(board)) if board is not None else {}
     part = raw.get("part", facts.get("part", DEFAULT_PART))
     if not isinstance(part, str) or not re.fullmatch(r"x[A-Za-z0-9-]+", part):
         raise ConfigError(f"part: {part!r} is not an AMD part name such as {DEFAULT_PART}")
