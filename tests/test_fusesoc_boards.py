@@ -1,8 +1,8 @@
 """`fusesoc run --setup --target=<board> nn_accel` for every board, with the generated
 scripts (the real HLS script, the IP repository script, the block design) run through
 the Tcl model and tclint; `--build` without vendor tools stops at once naming the
-tool; EDALIZE_LAUNCHER=echo shows HLS -> Vivado -> handoff; the two-accelerator
-example sets up."""
+tool; EDALIZE_LAUNCHER=echo shows HLS -> Vivado -> handoff -> Vitis; setup writes the
+Vitis self-test application; the two-accelerator example sets up."""
 from __future__ import annotations
 
 import json
@@ -30,7 +30,8 @@ def _fusesoc(args, build_root: Path, env_extra=None, timeout=600):
     cmd = [str(BIN / "fusesoc")] + (["--cores-root", extra] if extra else []) + \
         ["run", "--build-root", str(build_root)] + args
     env = {k: v for k, v in os.environ.items() if k != "EDALIZE_LAUNCHER"}
-    env.update(PATH=f"{BIN}:/usr/bin:/bin", **(env_extra or {}))  # no vendor tools on PATH
+    env["PATH"] = f"{BIN}:/usr/bin:/bin"  # no vendor tools on PATH (unless env_extra puts stand-ins there)
+    env.update(env_extra or {})
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -76,6 +77,41 @@ def test_dry_run_shows_hls_vivado_handoff(tmp_path):
     handoff = [line for line in p.stdout.splitlines() if line.startswith("vivado ")][-1]
     assert "_handoff.tcl" in handoff
     assert "nn_accel: outputs in" in p.stdout
+    # Vitis builds the self-test from the handoff's .xsa, after it; the report names the .elf.
+    lines = p.stdout.splitlines()
+    (vitis,) = [i for i, line in enumerate(lines) if line.startswith("vitis -s ")]
+    assert vitis > lines.index(handoff)
+    assert lines[vitis].split()[2:] == ["vitis/nn_accel/build_selftest.py", handoff.split()[-1][:-4] + ".xsa"]
+    assert any(line.strip().startswith("self-test application:") and line.endswith("nn_accel_selftest.elf")
+               for line in lines)
+
+
+def test_setup_writes_vitis_selftest_app(tmp_path):
+    """--build with Vitis HLS and Vivado (stand-ins) but no Vitis: setup wrote the application
+    (scripts, sources, headers with this design's addresses), then the build stops naming vitis."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    for tool in ("vitis_hls", "vivado"):
+        (fake / tool).write_text("#!/bin/sh\nexit 1\n")
+        (fake / tool).chmod(0o755)
+    p = _fusesoc(["--build", "--target=pynq-z2", "nn_accel"], tmp_path / "build",
+                 env_extra={"PATH": f"{fake}:{BIN}:/usr/bin:/bin"})
+    assert p.returncode != 0
+    assert "vitis not found on PATH" in p.stderr and "vitis_command: xsct" in p.stderr
+    (work,) = (tmp_path / "build").glob("*/pynq-z2")
+    app = work / "vitis" / "nn_accel"
+    script = (app / "build_selftest.py").read_text()
+    compile(script, "build_selftest.py", "exec")
+    assert '"ps7_cortexa9_0"' in script
+    (summary,) = work.glob("src/*/nn_system.json")
+    base = json.loads(summary.read_text())["control"][0]["offset"]
+    assert f'"NNA_ACCEL_BASEADDR=0x{base:X}"' in script
+    assert (app / "src" / "nna_selftest_data.h").is_file() and (app / "src" / "selftest.c").is_file()
+    lint = subprocess.run(TCLINT + [str(app / "build_selftest.tcl")], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    make = (work / "Makefile").read_text()
+    assert "vitis -s vitis/nn_accel/build_selftest.py " in make
+    assert "post_build: vitis/nn_accel/vitis_ws/nn_accel_selftest/build/nn_accel_selftest.elf" in make
 
 
 def test_two_accelerator_example_sets_up(tmp_path):

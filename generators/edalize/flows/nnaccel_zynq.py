@@ -20,15 +20,18 @@ INSTALL_HINT = {
                  "hls_command: vitis-run for Vitis 2023.2 and newer",
     "vitis-run": "AMD Vitis 2023.2 or newer (source <install>/settings64.sh)",
     "vivado": "AMD Vivado 2022.2 or newer (source <install>/settings64.sh)",
+    "vitis": "AMD Vitis 2023.2 or newer for `vitis -s` (source <install>/settings64.sh), or set tool option "
+             "vitis_command: xsct for older releases",
+    "xsct": "AMD Vitis 2019.2 - 2025.x with XSCT (source <install>/settings64.sh)",
 }
 
 
 class Nnaccel_zynq(Vivado):
-    """nn_accel on Zynq: Vitis HLS accelerators into a Vivado block design, bitstream and handoff."""
+    """nn_accel on Zynq: Vitis HLS accelerators into a Vivado block design, bitstream, handoff, self-test .elf."""
 
     @classmethod
     def get_tool_options(cls, flow_options):
-        tools = ["vitis_hls"] + flow_options.get("frontends", []) + ["vivado", "vivado_handoff"]
+        tools = ["vitis_hls"] + flow_options.get("frontends", []) + ["vivado", "vivado_handoff", "vitis_app"]
         return cls.get_filtered_tool_options(tools, cls.FLOW_DEFINED_TOOL_OPTIONS)
 
     def configure_flow(self, flow_options):
@@ -40,12 +43,18 @@ class Nnaccel_zynq(Vivado):
             deps = [frontend]
         flow["vivado"] = {"deps": deps}
         flow["vivado_handoff"] = {"deps": ["vivado"]}
-        self.commands.set_default_target(self.edam["name"] + ".xsa")
+        flow["vitis_app"] = {"deps": ["vivado_handoff"]}
         return FlowGraph.fromdict(flow)
+
+    def configure_tools(self, graph):
+        super().configure_tools(graph)
+        # The build ends with the self-test .elf(s), which need the .xsa, which needs the bitstream.
+        self.commands.set_default_target(graph.get_node("vitis_app").inst.commands.default_target)
 
     def _needed_tools(self) -> list[str]:
         hls = self.flow.get_node("vitis_hls").inst
-        return [hls.hls_command, "vivado"]
+        app = self.flow.get_node("vitis_app").inst
+        return [hls.hls_command, "vivado"] + ([app.vitis_command] if app.elfs else [])
 
     def build(self):
         if not os.environ.get("EDALIZE_LAUNCHER"):
@@ -62,10 +71,15 @@ class Nnaccel_zynq(Vivado):
         for ext, what in ((".bit", "bitstream"), (".hwh", "hardware handoff for PYNQ"),
                           (".xsa", "hardware platform for Vitis")):
             print(f"  {name}{ext:5} {what}")
+        app = self.flow.get_node("vitis_app").inst
+        for elf in app.elfs:
+            print(f"  self-test application: {os.path.join(root, elf)}")
+        for accel, reason in app.skipped:
+            print(f"  no self-test application for {accel}: {reason}")
         hls = self.flow.get_node("vitis_hls").inst
         for repo in hls.repos:
             reports = os.path.normpath(os.path.join(root, repo, "..", "..", "syn", "report"))
             print(f"  HLS reports: {reports}")
         found = sorted(glob.glob(os.path.join(root, f"{name}.*")))
         if not any(f.endswith(".bit") for f in found):
-            print("  (no .bit yet: a dry run, or the build stopped early)")
+            print("  (no .bit or .elf yet: a dry run, or the build stopped early)")
