@@ -122,7 +122,9 @@ def _flow(tmp_path, monkeypatch, launcher=None):
     bd = make_bd(tmp_path, "ultra96v2", [{"interface": "axi_master"}])
     files = [{"name": "ip/nn_accel/hls/build_hls.tcl", "file_type": "hlsTclSource"},
              {"name": "ip/nn_accel/hls/nn_accel.cpp", "file_type": "cppSource"},
-             {"name": "nn_system_bd.tcl", "file_type": "tclSource"}]
+             {"name": "ip/nn_accel/nnaccel.json", "file_type": "user"},
+             {"name": "nn_system_bd.tcl", "file_type": "tclSource"},
+             {"name": "nn_system.json", "file_type": "user"}]
     if launcher is None:
         monkeypatch.delenv("EDALIZE_LAUNCHER", raising=False)
     else:

@@ -119,9 +119,8 @@ def _from_config(item, board, files_root, ip_root, where, accels, log):
         raise ConfigError(f"{where}: config must be a mapping of nn_hls parameters (nnaccel configuration keys)")
     if params.get("board", board) != board:
         raise ConfigError(f"{where}: config has board {params['board']!r}, the block design is for {board}")
-    params = {k: v for k, v in params.items() if k not in ("tb_input", "tb_labels")}
-    # Test vectors serve C-simulation; the block design does not need them.
-    params.update(board=board, tb_samples=0)
+    # The IP keeps its test vectors: the Vitis self-test application (vitis_app) is built from them.
+    params = dict(params, board=board)
     log(f"nnaccel: generating the accelerator IP of {where} for {board}")
     try:
         dst = nn_hls_generate(params, Path(files_root), "", out_root=ip_root)

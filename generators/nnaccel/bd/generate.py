@@ -52,7 +52,9 @@ def _ip_files(ip_dir: Path, rel_to: Path, desc: dict) -> dict:
     if not script.is_file():
         raise ConfigError(f"accelerator {desc['top']}: {script} is missing; the IP directory is incomplete")
     meta = [ip_dir / f for f in ("nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin")]
-    meta += sorted(ip_dir.glob("*_regs.h"))
+    meta += sorted(ip_dir.glob("*_regs.h")) + sorted(ip_dir.glob("*_model.h"))
+    # C-simulation sources and test vectors: the self-test header (nnaccel.swgen) needs both.
+    meta += sorted(p for d in ("csim", "tb") for p in (ip_dir / d).rglob("*") if p.is_file())
     return {
         "sources": [rel(p) for p in hls if p.suffix in (".cpp", ".cc")],
         "headers": [rel(p) for p in hls if p.suffix in (".h", ".hpp")],
