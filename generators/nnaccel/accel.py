@@ -76,9 +76,11 @@ def tb_labels(cfg: Config, n: int) -> np.ndarray | None:
     return labels[:n].astype(np.int64)
 
 
-def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
+def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -> IpResult:
     """Convert, lay out the weights, render the top and its companions, and move
-    the finished directory into place."""
+    the finished directory into place. `reference`: store hls4ml's predict() outputs
+    for the test vectors (compiling hls4ml's model takes seconds; a block design that
+    only needs the inputs for its self-test app skips it)."""
     out_dir = Path(out_dir)
     with staged_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="nnaccel-hls4ml-") as work:
         prj = Path(work) / "prj"
@@ -90,12 +92,14 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
         out_port = hls.data_port(hm.get_output_variables()[0])
         tb = None
         if cfg.tb_samples > 0:
-            log(f"nnaccel: compiling hls4ml's reference model for {cfg.tb_samples} test vectors")
             x = tb_inputs(cfg, in_port.shape)
+            tb = (x, None, tb_labels(cfg, len(x)))
+        if tb is not None and reference:
+            log(f"nnaccel: compiling hls4ml's reference model for {len(tb[0])} test vectors")
             with hls.quiet():
                 hm.compile()
-                y = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
-            tb = (x, y.reshape(len(x), -1), tb_labels(cfg, len(x)))
+                y = np.asarray(hm.predict(np.ascontiguousarray(tb[0].reshape(len(tb[0]), -1))), dtype=np.float32)
+            tb = (tb[0], y.reshape(len(tb[0]), -1), tb[2])
         else:
             with hls.quiet():
                 hm.write()
@@ -123,7 +127,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
             (stage / "weights.bin").write_bytes(img)
             report["image"] = img_report
 
-        description = describe(cfg, in_port, out_port, in_word, out_word, layout, regs)
+        description = describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference)
         ctx = template_context(cfg, description, layout, regs, in_port, out_port, hm)
         render.write(hls_dir / f"{cfg.top}.h", "ip/top.h.j2", **ctx)
         render.write(hls_dir / f"{cfg.top}.cpp", "ip/top.cpp.j2", **ctx)
@@ -136,7 +140,8 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
         if tb is not None:
             (stage / "tb").mkdir()
             np.save(stage / "tb" / "tb_input.npy", tb[0])
-            np.save(stage / "tb" / "tb_expected.npy", tb[1])
+            if tb[1] is not None:
+                np.save(stage / "tb" / "tb_expected.npy", tb[1])
             if tb[2] is not None:
                 np.save(stage / "tb" / "tb_labels.npy", tb[2])
         render.write_json(stage / "nnaccel.json", description)
@@ -145,7 +150,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print) -> IpResult:
     return IpResult(out_dir=out_dir, description=description, report=report)
 
 
-def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
+def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference: bool = True) -> dict:
     d = {
         "schema": SCHEMA, "nnaccel_version": __version__, "top": cfg.top, "vlnv": cfg.vlnv,
         "interface": cfg.interface, "weights": cfg.weights, "weight_format": cfg.weight_format,
@@ -164,7 +169,7 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs) -> dict:
             "hls_ip_repo": f"hls/{cfg.top}_prj/solution1/impl/ip",
             "model_header": f"{cfg.top}_model.h",
             "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
-            "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples else None,
+            "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples and reference else None,
             "tb_labels": "tb/tb_labels.npy" if cfg.tb_samples and cfg.tb_labels else None,
         },
         "config": cfg.to_dict(),

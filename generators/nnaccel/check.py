@@ -13,8 +13,9 @@ from .errors import NnaccelError
 def check_ip(ip_dir: Path, log=print) -> bool:
     desc = read_description(ip_dir)
     files = desc["files"]
-    if not files.get("tb_input"):
-        raise NnaccelError(f"{ip_dir}: no stored test vectors (the IP was generated with tb_samples: 0)")
+    if not files.get("tb_input") or not files.get("tb_expected"):
+        raise NnaccelError(f"{ip_dir}: no stored test vectors with hls4ml's outputs (tb_samples: 0, or "
+                           "generated for a block design); generate the IP with tb_samples > 0")
     x = np.load(Path(ip_dir) / files["tb_input"])
     expected = np.load(Path(ip_dir) / files["tb_expected"])
     y = run_csim(ip_dir, x).reshape(expected.shape)

@@ -17,7 +17,7 @@ def _absolute(raw: dict, base: Path) -> dict:
     return out
 
 
-def generate(params: dict, files_root: Path, vlnv: str, out_root: Path = Path(".")) -> Path:
+def generate(params: dict, files_root: Path, vlnv: str, out_root: Path = Path("."), reference: bool = True) -> Path:
     params = dict(params)
     raw: dict = {}
     cfg_file = params.pop("config", None)
@@ -29,5 +29,5 @@ def generate(params: dict, files_root: Path, vlnv: str, out_root: Path = Path(".
         raise ConfigError("nn_hls: parameter model is missing (the .keras/.h5/.json file, relative to the core)")
     cfg = build_config(raw, files_root)
     out = out_root / cfg.top
-    generate_ip(cfg, out)
+    generate_ip(cfg, out, reference=reference)
     return out

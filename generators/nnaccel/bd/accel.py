@@ -119,11 +119,12 @@ def _from_config(item, board, files_root, ip_root, where, accels, log):
         raise ConfigError(f"{where}: config must be a mapping of nn_hls parameters (nnaccel configuration keys)")
     if params.get("board", board) != board:
         raise ConfigError(f"{where}: config has board {params['board']!r}, the block design is for {board}")
-    # The IP keeps its test vectors: the Vitis self-test application (vitis_app) is built from them.
+    # The IP keeps its test vectors: the Vitis self-test application (vitis_app) is built from
+    # them, with expected outputs from the C-simulation, so hls4ml's reference build is skipped.
     params = dict(params, board=board)
     log(f"nnaccel: generating the accelerator IP of {where} for {board}")
     try:
-        dst = nn_hls_generate(params, Path(files_root), "", out_root=ip_root)
+        dst = nn_hls_generate(params, Path(files_root), "", out_root=ip_root, reference=False)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     # FuseSoC takes every .core a generator leaves as a generated core: the IP's own core
