@@ -15,6 +15,7 @@ USAGE = """nnaccel: Keras model -> Vitis HLS accelerator IP with run-time progra
   nnaccel check DIR           run the stored test vectors, compare bit for bit
   nnaccel boards              list the boards
   nnaccel header DIR -o OUT   C headers for the drivers and the self-test app
+  nnaccel port-qkeras ARCH.json WEIGHTS.h5 -o OUT.keras   QKeras MLP -> Keras 3 + hls config
 """
 
 
@@ -100,6 +101,12 @@ def _cmd_header(args) -> int:
     return main_header(args.rest)
 
 
+def _cmd_port_qkeras(args) -> int:
+    from .port_qkeras import main as port_main
+
+    return port_main(args.rest)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nnaccel", usage=USAGE)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -131,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     h = sub.add_parser("header", help="driver and self-test headers", add_help=False)
     h.add_argument("rest", nargs=argparse.REMAINDER)
     h.set_defaults(func=_cmd_header)
+    q = sub.add_parser("port-qkeras", help="port a QKeras MLP to Keras 3", add_help=False)
+    q.add_argument("rest", nargs=argparse.REMAINDER)
+    q.set_defaults(func=_cmd_port_qkeras)
     return p
 
 

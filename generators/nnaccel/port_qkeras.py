@@ -424,7 +424,7 @@ def format_report(rep: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m nnaccel.port_qkeras",
+        prog="nnaccel port-qkeras",
         description="Port a QKeras MLP (Keras 2 JSON + h5) to Keras 3 with quantised weights, "
                     "and write the matching hls4ml configuration as OUT.hls.yml.")
     ap.add_argument("json", help="model architecture, Keras 2 JSON (model.to_json())")
