@@ -51,24 +51,13 @@ def _cmd_weights(args) -> int:
     return 0
 
 
-def _load_npy(path: str, what: str):
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise NnaccelError(f"{what}: {path} does not exist") from None
-    except Exception:
-        raise NnaccelError(f"{what}: {path} is not a readable .npy array") from None
-
-
 def _cmd_csim(args) -> int:
     import numpy as np
 
-    from .csim import run_csim
+    from .csim import load_npy, run_csim
     from .staging import staged_file
 
-    x = _load_npy(args.input, "--input")
+    x = load_npy(args.input, "--input")
     image = None
     if args.weights:
         try:

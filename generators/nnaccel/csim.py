@@ -143,6 +143,18 @@ class CsimAccelerator:
         return y.reshape((n, *d["output_shape"]))
 
 
+def load_npy(value, what: str) -> np.ndarray:
+    """A user's .npy file (or an array already in memory), with one-line errors."""
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.load(value, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"{what}: {value} does not exist") from None
+    except Exception:
+        raise InputError(f"{what}: {value} is not a readable .npy array") from None
+
+
 def check_input(x, desc: dict) -> np.ndarray:
     x = np.asarray(x)
     shape = tuple(desc["input_shape"])

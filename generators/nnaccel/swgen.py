@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, render
+from .csim import CsimAccelerator, check_input, encode_words, load_npy
 from .errors import InputError, NnaccelError
-from .staging import staged_dir
+from .regmap import COMMANDS, ERRORS
+from .staging import staged_dir, staged_file
 
 MODEL_TEMPLATE = "sw/model.h.j2"
 SELFTEST_TEMPLATE = "sw/selftest_data.h.j2"
@@ -119,20 +121,7 @@ def _f32(v) -> str:
     return f"{f:.9e}f"
 
 
-def _load_array(value, what: str) -> np.ndarray:
-    if value is None or isinstance(value, np.ndarray):
-        return value
-    try:
-        return np.load(value, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError(f"{what}: {value} does not exist") from None
-    except Exception:
-        raise InputError(f"{what}: {value} is not a readable .npy array") from None
-
-
 def selftest_inputs(ip_dir: Path, desc: dict, inputs, n: int | None) -> tuple[np.ndarray, str]:
-    from .csim import check_input
-
     source = "the given array"
     if inputs is None:
         rel = (desc.get("files") or {}).get("tb_input")
@@ -141,7 +130,7 @@ def selftest_inputs(ip_dir: Path, desc: dict, inputs, n: int | None) -> tuple[np
         inputs, source = Path(ip_dir) / rel, rel
     elif not isinstance(inputs, np.ndarray):
         source = Path(inputs).name
-    x = check_input(_load_array(inputs, "--input"), desc)
+    x = check_input(load_npy(inputs, "--input"), desc)
     if n is not None:
         if n < 1 or n > len(x):
             raise InputError(f"-n: {n} is not between 1 and the {len(x)} samples available")
@@ -157,7 +146,7 @@ def selftest_labels(ip_dir: Path, desc: dict, labels, n: int) -> np.ndarray | No
         if not rel or not (Path(ip_dir) / rel).is_file():
             return None
         labels = Path(ip_dir) / rel
-    y = _load_array(labels, "--labels")
+    y = load_npy(labels, "--labels")
     if y.ndim == 2 and y.shape[1] > 1:
         y = np.argmax(y, axis=1)  # one-hot labels
     y = np.asarray(y).reshape(-1)
@@ -170,8 +159,6 @@ def selftest_labels(ip_dir: Path, desc: dict, labels, n: int) -> np.ndarray | No
 
 def csim_output_words(ip_dir: Path, desc: dict, in_words: bytes, n: int) -> bytes:
     """The accelerator's own C-simulation on the raw input words: the bits the hardware must produce."""
-    from .csim import CsimAccelerator
-    from .regmap import COMMANDS, ERRORS
 
     acc = CsimAccelerator(ip_dir)
     if desc["weights"] == "external":
@@ -202,7 +189,6 @@ def keras_outputs(desc: dict, x: np.ndarray) -> np.ndarray | None:
 
 def selftest_context(ip_dir: Path, n: int | None = None, inputs=None, labels=None, keras: bool = True,
                      expected_words: np.ndarray | None = None) -> dict:
-    from .csim import encode_words
 
     ip_dir = Path(ip_dir)
     desc, _, _ = read_ip(ip_dir)
@@ -386,7 +372,6 @@ def write_dt_overlay(ip_dir: Path, design_json: Path, out_path: Path, accel: str
                          address_cells=cells, udmabuf_name="udmabuf0", udmabuf_size=udmabuf_size,
                          **{k: v for k, v in facts.items() if k != "family"},
                          **{k: fam[k] for k in ("bus_label", "root_label", "gic_label")})
-    from .staging import staged_file
 
     with staged_file(Path(out_path)) as tmp:
         tmp.write_text(text)
