@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python -m nnaccel.demo
 
 test: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadgroup tests
+	$(BIN)/pytest -n 2 --dist loadfile tests
 
 clean:
 	rm -rf build .cache

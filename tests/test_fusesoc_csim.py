@@ -13,8 +13,6 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("fusesoc_csim")
-
 
 @pytest.fixture(scope="module")
 def csim_run(tmp_path_factory):

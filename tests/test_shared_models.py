@@ -15,9 +15,8 @@ import pytest
 
 from conftest import hls_reference, make_ip, shared_path
 
-# Several tests share each IP and each hls4ml reference: keep them on one xdist worker
-# (the Makefile runs `-n 2 --dist loadgroup`) so every one is built once.
-pytestmark = pytest.mark.xdist_group("shared")
+# Several tests share each IP and each hls4ml reference through module fixtures; the
+# Makefile runs `-n 2 --dist loadfile`, so one worker runs this whole file and builds each once.
 
 MODEL_PRECISION = "ap_fixed<16,6>"
 SEED_BOARD = "ultra96v2"  # the seed's board: 128-bit HP ports

@@ -18,8 +18,6 @@ from nnaccel.weights.for_model import image_for_model
 from nnaccel_driver import ImageError
 from nnaccel_driver.sim import simulate
 
-pytestmark = pytest.mark.xdist_group("sw")
-
 
 @pytest.fixture(scope="session", params=list(IP_SETTINGS))
 def ip(request, mlp_models, tmp_path_factory):

@@ -13,7 +13,6 @@ import pytest
 
 from swtest import HERE, PY, REPO, SW, host_tools, real_ip
 
-pytestmark = pytest.mark.xdist_group("sw")
 NNACCEL = [PY, "-m", "nnaccel"]
 
 

@@ -14,7 +14,6 @@ from nnaccel_driver import AccelTimeoutError, BusyError, DeviceError, DmaError, 
 from nnaccel_driver.sim import ACCEL_BASE, SimDevice, simulate
 from nnaccel_driver.description import load as load_description
 
-pytestmark = pytest.mark.xdist_group("sw")
 INTERFACES = ("axi_master", "axi_stream", "axi_lite")
 CTRL, GIE, IER, ISR, COMMAND, IDENT = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x80
 
