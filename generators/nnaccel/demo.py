@@ -91,13 +91,15 @@ def c_driver_demo(ip: Path) -> bool:
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         refs = {name: hls4ml_predict(JET / f"{name}.keras", desc, x, tmp) for name in set(order)}
-    for i, name in enumerate(order):
-        y = np.fromfile(work / f"y{i}.f32", dtype="<f4").reshape(refs[name].shape)
+    ys = [np.fromfile(work / f"y{i}.f32", dtype="<f4").reshape(refs[name].shape) for i, name in enumerate(order)]
+    for y, name in zip(ys, order):
         same = np.array_equal(y, refs[name])
         ok &= same
         print(f"load {name} ({images[name].stat().st_size} bytes), predict {len(x)} samples: accuracy "
               f"{100 * np.mean(np.argmax(y, 1) == labels):.1f} %, vs hls4ml predict: "
               f"{'bit-exact' if same else 'DIFFERENT'}")
+    print(f"jet_mlp_b changed the outputs of {int(np.any(ys[0] != ys[1], axis=1).sum())} of {len(x)} samples "
+          f"({int(np.sum(np.argmax(ys[0], 1) != np.argmax(ys[1], 1)))} decisions)")
     return ok
 
 
