@@ -110,6 +110,8 @@ def test_summary_and_core(tmp_path):
     assert all((bd / f).is_file() for f in files), "the core lists a file that is not there"
     assert core["targets"]["default"]["toplevel"] == "soc_wrapper"
     assert not list(bd.rglob("*.core"))[1:], "only the block-design core may be left (FuseSoC takes every .core)"
+    overlay = (bd / "nn_accel.dtso").read_text()  # listed in the core, checked above
+    assert "generic-uio" in overlay and f"{info['control'][0]['offset']:x}" in overlay
     bd_tcl = (bd / "soc_bd.tcl").read_text()
     assert "board_connections {som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.3}" in bd_tcl
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jinja2
@@ -13,6 +14,11 @@ def _pretty_json(data) -> str:
     return json.dumps(data, indent=2, sort_keys=False)
 
 
+def _tcl_text(text) -> str:
+    """Text safe inside a Tcl double-quoted string."""
+    return re.sub(r'([\[\]$"\\{}])', r"\\\1", str(text))
+
+
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
     undefined=jinja2.StrictUndefined,
@@ -21,6 +27,7 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 _env.filters["pretty_json"] = _pretty_json
+_env.filters["tcl_text"] = _tcl_text
 
 
 def render(template: str, **context) -> str:

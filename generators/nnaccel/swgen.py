@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, render
-from .csim import CsimAccelerator, check_input, encode_words, load_npy
+from .csim import CsimAccelerator, check_input, encode_words, load_npy, read_description
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
 from .staging import staged_dir, staged_file
@@ -358,7 +358,7 @@ def write_dt_overlay(ip_dir: Path, design_json: Path, out_path: Path, accel: str
                      udmabuf_size: int = 4 << 20) -> Path:
     """A device-tree overlay source binding the accelerator (and its DMA) to generic-uio plus a
     u-dma-buf node for the driver's work memory (sw/c/hal/linux)."""
-    desc, _, _ = read_ip(ip_dir)
+    desc = read_description(ip_dir)
     facts = design_facts(design_json, accel)
     fam = facts["family"]
     cells = int(fam["address_cells"])

@@ -9,15 +9,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import jinja2
-
-from .. import __version__
+from .. import __version__, render as render_mod, swgen
 from ..boards import load_board
 from ..errors import ConfigError
 from . import accel as accel_mod
 from .plan import make_plan, summary
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 GENERATOR_KEYS = {
     "board": "a board from boards/ (nnaccel boards lists them)",
     "accelerators": "list of {ip: DIR} or {config: {nnaccel keys}}, each with an optional name",
@@ -27,20 +24,8 @@ GENERATOR_KEYS = {
 _DESIGN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,40}")
 
 
-def _tcl_text(text: str) -> str:
-    """Text safe inside a Tcl double-quoted string."""
-    return re.sub(r'([\[\]$"\\{}])', r"\\\1", str(text))
-
-
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-)
-_env.filters["tcl_text"] = _tcl_text
-
-
 def render(template: str, **ctx) -> str:
-    return _env.get_template(template).render(version=__version__, **ctx)
+    return render_mod.render(template, version=__version__, **ctx)
 
 
 def _ip_files(ip_dir: Path, rel_to: Path, desc: dict) -> dict:
@@ -94,6 +79,8 @@ def generate(params: dict, out_dir: Path, files_root: Path = Path("."), vlnv: st
         info = summary(plan)
         (stage / f"{design}_bd.tcl").write_text(render("bd/bd.tcl.j2", **plan))
         (stage / f"{design}.json").write_text(render("bd/summary.json.j2", text=json.dumps(info, indent=2)))
+        for a in accels:  # Linux: binds each accelerator (and its DMA) to generic-uio
+            swgen.write_dt_overlay(a.ip_dir, stage / f"{design}.json", stage / f"{a.name}.dtso", accel=a.name)
         (stage / f"{design}.core").write_text(render("bd/bd.core.j2", vlnv=vlnv, ip_files=ip_files, **plan))
         for entry in stage.iterdir():
             dst = out_dir / entry.name
