@@ -102,12 +102,14 @@ def test_cnn_bit_exact(cnn_models, tmp_path, ref_root):
     assert np.array_equal(run_csim(tmp_path / "ip", x, img_b), hls_reference(b, HLS, "io_stream", x, ref_root))
 
 
-def test_fixed_point_data_words(mlp_models, tmp_path, ref_root):
-    """ap_fixed data words: the host encodes with the quantiser, the IP casts like hls4ml's input type."""
+@pytest.mark.parametrize("interface,out_type", [("axi_master", "ap_fixed<32,16>"), ("axi_lite", "ap_fixed<16,6>")])
+def test_fixed_point_data_words(mlp_models, tmp_path, ref_root, interface, out_type):
+    """ap_fixed data words: the host encodes with the quantiser, the IP casts like hls4ml's input type.
+    On axi_lite, 16-bit words pack two to a register, and a sample's 5 outputs straddle registers."""
     model = mlp_models[0]
     x = samples(10, (16,), seed=4)
-    make_ip(model, tmp_path / "ip", hls=HLS, interface="axi_master", input_type="ap_fixed<16,6>",
-            output_type="ap_fixed<32,16>")
+    make_ip(model, tmp_path / "ip", hls=HLS, interface=interface, input_type="ap_fixed<16,6>",
+            output_type=out_type, lite_max_batch=3)
     assert np.array_equal(run_csim(tmp_path / "ip", x), hls_reference(model, HLS, "io_parallel", x, ref_root))
 
 
