@@ -10,14 +10,9 @@ and run on the CPU with deterministic ops, so re-running reproduces the same wei
 
 Usage: python train.py            (a few seconds)
 """
-import os
+from nnaccel.training import deterministic_cpu
 
-# Determinism and CPU only: must be set before TensorFlow is imported.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-os.environ["TF_DETERMINISTIC_OPS"] = "1"
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # oneDNN may reorder float reductions
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+deterministic_cpu()  # before TensorFlow is imported
 
 from pathlib import Path
 

@@ -20,14 +20,9 @@ contain only stock Keras layers (Dense, Activation) so they load anywhere.
 
 Usage: python train.py            (CPU only, deterministic, a few seconds)
 """
-import os
+from nnaccel.training import deterministic_cpu
 
-# Determinism and CPU only: must be set before TensorFlow is imported.
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-os.environ["TF_DETERMINISTIC_OPS"] = "1"
-os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # oneDNN may reorder float reductions
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+deterministic_cpu()  # before TensorFlow is imported
 
 from pathlib import Path
 
