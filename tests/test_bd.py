@@ -105,6 +105,8 @@ def test_summary_and_core(tmp_path):
     assert info["board"] == "kv260" and info["processor"] == "psu_cortexa53_0"
     assert [c["offset"] for c in info["control"]] == [0xA0000000, 0xA0010000]
     assert info["dmas"][0]["interrupts"] == {"mm2s": 1, "s2mm": 2}
+    # the drivers' DMA transfer limit is the length register width the design builds
+    assert f"CONFIG.c_sg_length_width {{{info['dma_length_bits']}}}" in (bd / "soc_bd.tcl").read_text()
     core = yaml.safe_load((bd / "soc.core").read_text())
     files = [next(iter(f)) for fs in core["filesets"].values() for f in fs["files"]]
     assert all((bd / f).is_file() for f in files), "the core lists a file that is not there"

@@ -45,14 +45,14 @@ def test_header_n_and_model_only(stream_ip, tmp_path):
 
 def design_summary(path, with_dma: bool, board: str = "ultra96v2"):
     """A block-design summary (<design>.json) as the block-design generator writes it."""
-    control = [{"cell": "nn_accel_0", "segment": "nn_accel_0/s_axi_control/Reg", "offset": 0xA0000000,
-                "range": 0x10000, "kind": "accelerator", "accelerator": "nn_accel_0"}]
+    control = [{"cell": "nn_accel", "segment": "nn_accel/s_axi_control/Reg", "offset": 0xA0000000,
+                "range": 0x10000, "kind": "accelerator", "accelerator": "nn_accel"}]
     if with_dma:
-        control.append({"cell": "nn_accel_0_dma", "segment": "nn_accel_0_dma/S_AXI_LITE/Reg", "offset": 0xA0010000,
-                        "range": 0x10000, "kind": "dma", "accelerator": "nn_accel_0"})
+        control.append({"cell": "nn_accel_dma", "segment": "nn_accel_dma/S_AXI_LITE/Reg", "offset": 0xA0010000,
+                        "range": 0x10000, "kind": "dma", "accelerator": "nn_accel"})
     summary = {"schema": 1, "design": "demo", "board": board, "processor": "psu_cortexa53_0",
-               "accelerators": [{"name": "nn_accel_0", "vlnv": "nnaccel:hls:nn_accel:1.0", "interrupt": 0}],
-               "control": control, "dmas": []}
+               "accelerators": [{"name": "nn_accel", "vlnv": "nnaccel:hls:nn_accel:1.0", "interrupt": 0}],
+               "control": control, "dmas": [], "dma_length_bits": 26}
     path.write_text(json.dumps(summary))
     return path
 
@@ -104,6 +104,7 @@ def test_vitis_scripts_build_the_selftest(stream_ip, tmp_path):
     assert sorted(imported["files"]) == sorted(p.name for p in src.iterdir())
     defines = calls["append_app_config"][2]["values"]
     assert "NNA_ACCEL_BASEADDR=0xA0000000" in defines and "NNA_DMA_BASEADDR=0xA0010000" in defines
+    assert "NNA_DMA_LENGTH_BITS=26" in defines, "the board build uses the block design's DMA length limit"
     assert "build" in calls and "dispose" in calls
 
     # XSCT, with its commands recorded by tclsh
@@ -114,8 +115,10 @@ def test_vitis_scripts_build_the_selftest(stream_ip, tmp_path):
                           env=dict(os.environ, XSCT_LOG=str(tmp_path / "xsct.log")))
     assert proc.returncode == 0, proc.stderr
     log = (tmp_path / "xsct.log").read_text()
-    assert "platform create -name nn_accel_0_platform -hw" in log and "-proc psu_cortexa53_0" in log
+    assert "platform create -name nn_accel_platform -hw" in log and "-proc psu_cortexa53_0" in log
     assert "define-compiler-symbols NNA_ACCEL_BASEADDR=0xA0000000" in log and "app build -name" in log
+    assert "define-compiler-symbols NNA_DMA_LENGTH_BITS=26" in log
+    assert "-out" not in log.split("platform create", 1)[1].splitlines()[0], "setws already sets the workspace"
 
     # the imported sources compile as a bare-metal application (BSP headers: declarations only)
     objs = tmp_path / "obj"
@@ -143,7 +146,7 @@ def test_device_tree_overlay(stream_ip, tmp_path):
 
     zu = write_dt_overlay(stream_ip, design_summary(tmp_path / "zu.json", True), tmp_path / "zu.dtso").read_text()
     assert 'compatible = "generic-uio";' in zu and "reg = <0x0 0xa0000000 0x0 0x10000>;" in zu
-    assert "interrupts = <0 89 4>;" in zu and "nn_accel_0_dma@a0010000" in zu and "ikwzm,u-dma-buf" in zu
+    assert "interrupts = <0 89 4>;" in zu and "nn_accel_dma@a0010000" in zu and "ikwzm,u-dma-buf" in zu
     z7 = design_summary(tmp_path / "z7.json", False, board="pynq-z2")
     text = write_dt_overlay(stream_ip, z7, tmp_path / "z7.dtso").read_text()
     assert "reg = <0xa0000000 0x10000>;" in text and "interrupts = <0 29 4>;" in text and "_dma" not in text
@@ -172,3 +175,35 @@ def test_sw_core_lists_existing_files():
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "fusesoc"), "core", "show", "nnaccel:sw:nn_accel_sw"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and "baremetal" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_sw_core_targets_have_one_main_each():
+    import yaml
+
+    core = yaml.safe_load((SW / "nn_accel_sw.core").read_text())
+    mains = {"apps/selftest/selftest.c", "apps/host/nna_host.c"}
+    seen = set()
+    for name, target in core["targets"].items():
+        files = {next(iter(f)) if isinstance(f, dict) else f
+                 for fs in target["filesets"] for f in core["filesets"][fs]["files"]}
+        assert len(files & mains) <= 1, f"target {name} links {sorted(files & mains)}: two main()"
+        seen |= files & mains
+    assert seen == mains, "every application has a target"
+
+
+@pytest.mark.parametrize("cps", [100000000, 99999001, 333333343, 32768])
+def test_baremetal_timer_is_exact(tmp_path, cps):
+    """nna_hal_time_us == counts * 10^6 // COUNTS_PER_SECOND for any counter frequency, also
+    under 1 MHz, and without overflow near the 64-bit end of the counter."""
+    exe = tmp_path / "timer"
+    proc = subprocess.run(["cc", "-std=c99", "-O1", f"-DCOUNTS_PER_SECOND={cps}u", f"-I{SW / 'c' / 'include'}",
+                           f"-I{SW / 'c' / 'hal' / 'baremetal'}", f"-I{HERE / 'xil_stubs'}", "-o", str(exe),
+                           str(HERE / "timer_check.c"), str(SW / "c" / "hal" / "baremetal" / "nna_hal_baremetal.c")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    counts = [t for t in (0, 1, cps - 1, cps, 3 * cps + 12345, 10 ** 15 + 7, 2 ** 64 - 1)
+              if t * 10 ** 6 // cps < 2 ** 64]  # the microseconds must fit the uint64_t result
+    run = subprocess.run([str(exe), *map(str, counts)], capture_output=True, text=True, timeout=10)
+    assert run.returncode == 0, f"crashed (status {run.returncode})"
+    got = dict(tuple(map(int, ln.split())) for ln in run.stdout.splitlines())
+    assert got == {t: t * 10 ** 6 // cps for t in counts}

@@ -258,7 +258,8 @@ def test_word_encoding_matches_ap_fixed(words_lib, cpp):
     step = 2.0 ** (info["integer"] - info["bits"])
     x = np.concatenate([rng.standard_normal(500) * 2 ** (info["integer"] - 1),
                         rng.integers(-300, 300, 200) * step / 2,  # exact halves: every rounding mode differs
-                        [0.0, -0.0, 1e9, -1e9, 2 ** 40, -(2 ** 40)]]).astype(np.float32)
+                        [0.0, -0.0, 1e9, -1e9, 2 ** 40, -(2 ** 40), np.inf, -np.inf, np.nan, -np.nan]]
+                       ).astype(np.float32)
     if ap_int:  # ap_int<W>(v) for -0.5 < v < 0 is 1 (an ap_int_base quirk the drivers do not copy)
         x = x[~((x < 0) & (x > -0.5))]
     want = np.frombuffer(encode_words(x, info), dtype=f"<u{info['bytes']}")
@@ -277,3 +278,110 @@ def test_word_encoding_matches_ap_fixed(words_lib, cpp):
                                back.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(len(x)))
     assert np.array_equal(back, decode_words(want.tobytes(), info))
     assert np.array_equal(decode(want, w), back)
+
+
+# ---- reviewer findings: refused images, empty addresses, DMA limit, ISR, lite padding ----
+
+def test_refused_image_keeps_the_previous_weights(fake, tmp_path, monkeypatch):
+    """A LOAD the core refuses (header checks) leaves its weights, and STATUS.WEIGHTS_VALID,
+    as they were: both drivers keep predicting with them."""
+    ip, lib, tools = fake
+    x = np.random.default_rng(5).standard_normal((3, FAKE_IN)).astype(np.float32)
+    x.tofile(tmp_path / "x.f32")
+    (tmp_path / "a.bin").write_bytes(fake_image(0.5))
+    status, res = run_host(tools, "load", tmp_path / "a.bin", "force-error", 3, "load", tmp_path / "a.bin",
+                           "predict-f32", tmp_path / "x.f32", tmp_path / "y")
+    assert "device_error=3 (BAD_FINGERPRINT)" in res[2]["line"]
+    assert res[3]["rc"] == 0, res[3]["line"]
+    assert np.array_equal(np.fromfile(tmp_path / "y", np.float32).reshape(3, -1), fake_expected(x, 0.5))
+
+    # Python: an image for another layout forced past the host check reaches the device
+    import nnaccel_driver.core as core
+
+    acc = simulate(ip, csim_library=lib)
+    acc.load_weights(fake_image(0.5))
+    monkeypatch.setattr(core, "check_image", lambda desc, image: len(image))
+    with pytest.raises(DeviceError, match="BAD_FINGERPRINT"):
+        acc.load_weights(fake_image(-7.0, fp=FAKE_FP ^ 1))
+    assert acc.weights_loaded
+    assert np.array_equal(acc.predict(x), fake_expected(x, 0.5))
+
+
+def test_init_with_nothing_at_the_address_is_an_ident_error(fake):
+    ip, lib, tools = fake
+    empty = 0xB0000000  # unmapped on the simulated bus: reads 0
+    status, res = run_host(tools, "init-at", empty)
+    assert "IDENT" in res[0]["line"] and res[0]["writes"] == "0" and res[0]["starts"] == "0", res[0]["line"]
+
+    from nnaccel_driver.core import Accelerator
+    from nnaccel_driver.errors import IdentError
+    from nnaccel_driver.sim import DMA_BASE, _Port
+
+    acc = simulate(ip, csim_library=lib)
+    dev = acc.sim
+    dma = _Port(dev, DMA_BASE) if "stream" in ip.name else None
+    before = dev.counters()["reg_writes"]
+    with pytest.raises(IdentError, match="no nn_accel register map"):
+        Accelerator(acc.desc, _Port(dev, empty), dev.allocate, dma=dma, timeout=0.05)
+
+    class AllOnes:
+        def read(self, offset):
+            return 0xFFFFFFFF
+
+        def write(self, offset, value):
+            raise AssertionError("no write may reach an address with nothing behind it")
+
+    with pytest.raises(IdentError, match="0xFFFFFFFF"):
+        Accelerator(acc.desc, AllOnes(), dev.allocate, dma=dma, timeout=0.05)
+    assert dev.counters()["reg_writes"] == before
+
+
+def test_c_driver_dma_max_bytes_splits_batches(root, tmp_path):
+    ip, lib = fake_ip("axi_stream", root)
+    tools = host_tools(ip, root / "build-axi_stream", csim=lib)
+    x = np.random.default_rng(6).standard_normal((200, FAKE_IN)).astype(np.float32)
+    x.tofile(tmp_path / "x.f32")
+    status, res = run_host(tools, "load", ip / "weights.bin", "predict-f32", tmp_path / "x.f32", tmp_path / "y1",
+                           "dma-max", 1023, "predict-f32", tmp_path / "x.f32", tmp_path / "y2")
+    assert status == 0, [r["line"] for r in res]
+    assert res[1]["starts"] == "1" and res[3]["starts"] == "4", "1023-byte transfers: 63 samples of 16 bytes"
+    for y in ("y1", "y2"):
+        assert np.array_equal(np.fromfile(tmp_path / y, np.float32).reshape(200, -1), fake_expected(x, 0.5))
+
+
+def test_enable_irq_drops_a_stale_isr_before_enabling(root):
+    """A stale ISR.ap_done must be gone before GIE is set: otherwise the line rises at once."""
+    ip, lib = fake_ip("axi_master", root)
+    tools = host_tools(ip, root / "build-axi_master", csim=lib)
+    # the trace shows the order of nna_enable_irq's register accesses
+    proc = subprocess.run([str(tools["nna_host"]), str(tools["csim"]), "trace", "on", "irq", "on"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    acc = [ln.split()[1:] for ln in proc.stderr.splitlines() if ln.startswith("[nna-sim]")]
+    offsets = [(op, int(addr, 16) - ACCEL_BASE) for op, addr, *_ in acc]
+    isr_access = offsets.index(("R", ISR))
+    gie_write = offsets.index(("W", GIE))
+    assert isr_access < gie_write and offsets.index(("W", IER)) > isr_access, offsets
+
+
+def test_python_lite_pads_to_whole_registers(root):
+    """Input bytes that are not a whole number of registers are padded to 4 bytes, not 64."""
+    from nnaccel_driver.core import Accelerator
+
+    ip, _ = fake_ip("axi_lite", root)
+    writes = []
+
+    class Regs:
+        def read(self, offset):
+            return 0
+
+        def write(self, offset, value):
+            writes.append((offset, value))
+
+    acc = object.__new__(Accelerator)
+    acc.desc, acc.regs = load_description(ip), Regs()
+    acc._start = lambda *a: None
+    acc._check_done = lambda k: None
+    acc._run_lite(np.arange(6, dtype=np.uint8), 1)
+    base = acc.desc.lite_in_offset
+    assert writes == [(base, 0x03020100), (base + 4, 0x0504)]

@@ -324,6 +324,7 @@ def design_facts(design_json: Path, accel: str | None = None) -> dict:
     irq = next(x["interrupt"] for x in summary["accelerators"] if x["name"] == accel)
     return {"accel": accel, "accel_base": a["offset"], "accel_range": a["range"],
             "dma_base": dma["offset"] if dma else 0, "dma_range": dma["range"] if dma else 0,
+            "dma_length_bits": summary.get("dma_length_bits") if dma else None,
             "cpu": summary["processor"], "irq_index": irq, "accel_spi": fam["pl_irq_spi"][irq], "family": fam,
             "board": board.name}
 
@@ -338,6 +339,8 @@ def write_vitis_app(ip_dir: Path, design_json: Path, out_dir: Path, xsa: str = "
     defines = ["NNA_BAREMETAL", f"NNA_ACCEL_BASEADDR=0x{facts['accel_base']:X}"]
     if facts["dma_base"]:
         defines.append(f"NNA_DMA_BASEADDR=0x{facts['dma_base']:X}")
+        if facts["dma_length_bits"]:  # older summaries lack it: the driver keeps the 14-bit default
+            defines.append(f"NNA_DMA_LENGTH_BITS={int(facts['dma_length_bits'])}")
     with staged_dir(out_dir) as stage:
         src = stage / "src"
         src.mkdir()

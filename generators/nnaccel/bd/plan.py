@@ -175,5 +175,7 @@ def summary(plan: dict) -> dict:
                   "interrupts": {"mm2s": plan["irqs"].index((d["cell"], "mm2s_introut")),
                                  "s2mm": plan["irqs"].index((d["cell"], "s2mm_introut"))}}
                  for d in plan["dmas"]],
+        # width of the AXI DMAs' buffer length registers: one transfer moves at most 2^bits - 1 bytes
+        "dma_length_bits": plan["dma_length_bits"],
         "hp_ports": [{"port": p.port, "masters": [f"{c}/{i}" for c, i, _ in p.masters]} for p in plan["hp"]],
     }

@@ -7,6 +7,8 @@
  *     predict-f32 IN OUT    float32 in, float32 out (the driver encodes / decodes)
  *     irq on|off            completion by interrupt / by polling
  *     timeout US            timeout of every wait
+ *     dma-max BYTES         nna_set_dma_max_bytes (largest AXI DMA transfer, axi_stream)
+ *     init-at ADDR          nna_init of a second handle at ADDR (nothing there: IDENT error)
  *     stall on|off          simulated core never finishes a start
  *     stall-dma on|off      simulated DMA never finishes a transfer
  *     force-error CODE      next start ends with LAST_ERROR = CODE
@@ -99,7 +101,8 @@ int main(int argc, char **argv) {
     int i, rc, failed = 0;
     if (argc < 2) {
         fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | irq on|off |"
-                        " timeout US | stall on|off | stall-dma on|off | force-error CODE | trace on|off | show OUT]...\n",
+                        " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
+                        " force-error CODE | trace on|off | show OUT]...\n",
                 argv[0]);
         return 2;
     }
@@ -132,6 +135,12 @@ int main(int argc, char **argv) {
         } else if (strcmp(op, "timeout") == 0) {
             nna_set_timeout(&dev, (uint32_t)strtoul(argv[i], NULL, 0));
             rc = NNA_OK;
+        } else if (strcmp(op, "dma-max") == 0) {
+            rc = nna_set_dma_max_bytes(&dev, (uint32_t)strtoul(argv[i], NULL, 0));
+        } else if (strcmp(op, "init-at") == 0) {
+            static nna_dev_t other;
+            rc = nna_init(&other, &NNA_MODEL, &hal, (uintptr_t)strtoull(argv[i], NULL, 0),
+                          NNA_MODEL.interface == NNA_IF_AXI_STREAM ? NNA_SIM_DMA_BASE : 0, NULL);
         } else if (strcmp(op, "stall") == 0) {
             nna_sim_fault_stall(hal.sim, on_off(argv[i]));
             rc = NNA_OK;

@@ -1,6 +1,7 @@
 /* Self-test platform: Vitis standalone application (Zynq-7000 / Zynq UltraScale+).
  * The Vitis script (nnaccel's vitis_app.py / xsct_app.tcl) defines the addresses from the
- * block design: -DNNA_ACCEL_BASEADDR=0x... and, for axi_stream, -DNNA_DMA_BASEADDR=0x... */
+ * block design: -DNNA_ACCEL_BASEADDR=0x... and, for axi_stream, -DNNA_DMA_BASEADDR=0x... and
+ * -DNNA_DMA_LENGTH_BITS=N (the AXI DMA's buffer length register width, `dma_length_bits`). */
 #include "nna_hal_baremetal.h"
 #include "selftest_platform.h"
 
@@ -9,6 +10,11 @@
 #endif
 #ifndef NNA_DMA_BASEADDR
 #define NNA_DMA_BASEADDR 0
+#endif
+#ifdef NNA_DMA_LENGTH_BITS
+#define DMA_MAX_BYTES NNA_DMA_MAX_BYTES_FOR_BITS(NNA_DMA_LENGTH_BITS)
+#else
+#define DMA_MAX_BYTES 0u /* the driver's default: the AXI DMA's default 14 bits */
 #endif
 #ifndef NNA_WORK_BYTES
 #define NNA_WORK_BYTES (1u << 20)
@@ -30,6 +36,7 @@ int selftest_platform_init(selftest_platform_t *p, const nna_model_t *model, siz
     p->hal = &bm_hal;
     p->base = (uintptr_t)NNA_ACCEL_BASEADDR;
     p->dma_base = (uintptr_t)NNA_DMA_BASEADDR;
+    p->dma_max_bytes = DMA_MAX_BYTES;
     p->mem.cpu = work;
     p->mem.bus = (uint64_t)(uintptr_t)work;
     p->mem.size = sizeof work;

@@ -26,6 +26,7 @@ int selftest_platform_init(selftest_platform_t *p, const nna_model_t *model, siz
     p->hal = &sim_hal;
     p->base = NNA_SIM_ACCEL_BASE;
     p->dma_base = model->interface == NNA_IF_AXI_STREAM ? NNA_SIM_DMA_BASE : 0;
+    p->dma_max_bytes = 0; /* the simulated DMA has the default 14-bit length registers */
     p->use_irq = irq && *irq == '1';
     p->name = "host simulation";
     if (nna_hal_sim_mem(&sim_hal, work_bytes, &p->mem) != NNA_OK) {

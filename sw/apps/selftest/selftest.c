@@ -80,6 +80,7 @@ int main(int argc, char **argv) {
               (unsigned)NNA_SELFTEST_N);
     rc = nna_init(&dev, &MODEL, plat.hal, plat.base, plat.dma_base, &plat.mem);
     if (report_rc("init", rc)) goto fail;
+    (void)nna_set_dma_max_bytes(&dev, plat.dma_max_bytes);
     ST_PRINTF("IP found: IDENT 0x%08x, fingerprint 0x%08x\r\n", (unsigned)MODEL.ident, (unsigned)MODEL.fingerprint);
     if (plat.use_irq && report_rc("interrupts", nna_enable_irq(&dev, 1))) goto fail;
 

@@ -21,6 +21,7 @@ typedef struct {
     uintptr_t base;
     uintptr_t dma_base;
     nna_mem_t mem;
+    uint32_t dma_max_bytes; /* axi_stream: the AXI DMA's transfer limit; 0 keeps the driver default */
     int use_irq;
     const char *name; /* printed in the banner */
 } selftest_platform_t;

@@ -137,6 +137,9 @@ typedef struct {
 
 #define NNA_DEFAULT_TIMEOUT_US 1000000u
 #define NNA_DEFAULT_DMA_MAX_BYTES ((1u << 14) - 1u) /* AXI DMA default c_sg_length_width = 14 */
+/* Largest transfer of an AXI DMA whose buffer length registers are `bits` wide (8..26). The
+ * block design's summary (<design>.json) records the width it builds (`dma_length_bits`). */
+#define NNA_DMA_MAX_BYTES_FOR_BITS(bits) ((uint32_t)((1ull << (bits)) - 1u))
 
 /* Vitis HLS ap_ctrl_hs control register bits (CTRL) and interrupt bits (IER/ISR). */
 #define NNA_CTRL_AP_START 0x01u
@@ -157,6 +160,10 @@ const char *nna_device_error_name(const nna_model_t *model, uint32_t code);
 int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
              const nna_mem_t *mem);
 void nna_set_timeout(nna_dev_t *dev, uint32_t timeout_us);
+/* axi_stream: the largest transfer the AXI DMA takes (NNA_DMA_MAX_BYTES_FOR_BITS(dma_length_bits)
+ * of the block design); batches are split to fit it. 0 restores NNA_DEFAULT_DMA_MAX_BYTES, the
+ * AXI DMA's default 14-bit width. Call after nna_init. */
+int nna_set_dma_max_bytes(nna_dev_t *dev, uint32_t max_bytes);
 /* Completion by interrupt (GIE + IER ap_done; the HAL waits on the IRQ line) or by polling. */
 int nna_enable_irq(nna_dev_t *dev, int enable);
 

@@ -154,9 +154,15 @@ void nna_set_timeout(nna_dev_t *dev, uint32_t timeout_us) {
     if (dev) dev->timeout_us = timeout_us ? timeout_us : NNA_DEFAULT_TIMEOUT_US;
 }
 
+int nna_set_dma_max_bytes(nna_dev_t *dev, uint32_t max_bytes) {
+    if (dev == NULL) return NNA_ERR_ARG;
+    dev->dma_max_bytes = max_bytes ? max_bytes : NNA_DEFAULT_DMA_MAX_BYTES;
+    return NNA_OK;
+}
+
 int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
              const nna_mem_t *mem) {
-    uint32_t status;
+    uint32_t status, ctrl;
     int rc;
     if (dev == NULL || model == NULL) return NNA_ERR_ARG;
     memset(dev, 0, sizeof *dev);
@@ -172,6 +178,12 @@ int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t
         dev->mem = *mem;
     }
     if (model->interface == NNA_IF_AXI_STREAM && dma_base == 0) return NNA_ERR_ARG;
+    /* Nothing behind `base` reads as all zeros or all ones. A Vitis HLS core reads ap_idle (or
+     * ap_start while busy) and never all ones; CTRL == 0 with IDENT not ours is no nn_accel
+     * either (a core of ours that ran before keeps IDENT). Say so before writing anything,
+     * rather than waiting for an idle bit that never comes and reporting BUSY. */
+    ctrl = rd(dev, model->regs.ctrl);
+    if (ctrl == 0xFFFFFFFFu || (ctrl == 0u && rd(dev, model->regs.ident) != model->ident)) return NNA_ERR_IDENT;
     if (model->interface == NNA_IF_AXI_STREAM && (rc = dma_reset(dev)) != NNA_OK) return rc;
 
     /* The read-back registers are written at the end of a start: probe with COMMAND 0,
@@ -192,12 +204,14 @@ int nna_enable_irq(nna_dev_t *dev, int enable) {
     const nna_regmap_t *r;
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     r = &dev->model->regs;
+    {
+        /* drop anything pending from before first: with GIE set, a stale ISR bit would raise the
+         * line at once and the next wait would take it for this start's ap_done */
+        uint32_t isr = rd(dev, r->isr);
+        if (isr) wr(dev, r->isr, isr); /* toggle-on-write: writing the bits read clears them */
+    }
     wr(dev, r->ier, enable ? NNA_IRQ_AP_DONE : 0u);
     wr(dev, r->gie, enable ? 1u : 0u);
-    {
-        uint32_t isr = rd(dev, r->isr); /* drop anything pending from before */
-        if (isr) wr(dev, r->isr, isr);
-    }
     dev->use_irq = enable ? 1u : 0u;
     return NNA_OK;
 }
@@ -230,12 +244,19 @@ int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
         bus = dev->mem.bus;
     }
     wr64(dev, m->regs.weights_addr, bus);
-    dev->weights_loaded = 0;
     rc = start_and_wait(dev, m->cmd_load_weights, 0u);
-    if (rc != NNA_OK) return rc;
-    if (!(rd(dev, m->regs.status) & m->status_weights_valid)) return NNA_ERR_DEVICE;
-    dev->weights_loaded = 1;
-    return NNA_OK;
+    if (rc == NNA_ERR_DEVICE) {
+        /* the core refused the image (header checks): it keeps the weights it had, and STATUS
+         * of this start says whether those are valid */
+        dev->weights_loaded = (rd(dev, m->regs.status) & m->status_weights_valid) != 0;
+        return rc;
+    }
+    if (rc != NNA_OK) {
+        dev->weights_loaded = 0; /* timeout / busy: the load may have been half done */
+        return rc;
+    }
+    dev->weights_loaded = (rd(dev, m->regs.status) & m->status_weights_valid) != 0;
+    return dev->weights_loaded ? NNA_OK : NNA_ERR_DEVICE;
 }
 
 static void in_copy(const nna_model_t *m, void *dst, const uint8_t *src, size_t values, int f32) {

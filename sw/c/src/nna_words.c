@@ -27,7 +27,9 @@ static uint32_t fixed_bits(const nna_word_t *w, float x) {
     const double hi = w->is_signed ? ldexp(1.0, (int)bits - 1) - 1 : span - 1;
     double lo = w->is_signed ? -ldexp(1.0, (int)bits - 1) : 0.0;
     double q;
-    if (isnan(x)) return 0;
+    /* ap_fixed's conversion from double reads inf and NaN as +-1.f * 2^1024 (sign from the sign
+     * bit), as nnaccel's quantiser does: saturating modes clamp, AP_WRAP keeps no bit of it */
+    if (isnan(x)) x = signbit(x) ? -INFINITY : INFINITY;
     q = round_mode(ldexp((double)x, (int)bits - w->integer), w->rounding);
     if (q > hi || q < lo) {
         switch (w->saturation) {
@@ -37,6 +39,10 @@ static uint32_t fixed_bits(const nna_word_t *w, float x) {
             /* fall through */
         case NNA_O_SAT: q = q > hi ? hi : lo; break;
         default: /* AP_WRAP: keep the low `bits` bits */
+            if (isinf(q)) { /* 2^1024 has no bits inside the word (fmod(inf) would be NaN) */
+                q = 0;
+                break;
+            }
             q = fmod(q, span);
             if (q < 0) q += span;
             break;

@@ -73,6 +73,7 @@ class Accelerator:
             raise DriverError(f"{desc.interface}: the driver needs DMA-able memory (an allocator)")
         if desc.interface == "axi_stream" and dma is None:
             raise DriverError("axi_stream: give the AXI DMA that feeds in_stream / drains out_stream (dma=...)")
+        self._check_present()
         if dma is not None:
             self._dma_reset()
         self.probe()
@@ -131,6 +132,16 @@ class Accelerator:
     def _start(self, command: int, n_samples: int, what: str) -> None:
         self._finish(self._kick(command, n_samples), what)
 
+    def _check_present(self) -> None:
+        """Nothing behind the address reads as all zeros or all ones. A Vitis HLS core reads
+        ap_idle (or ap_start while busy), never all ones; CTRL 0 with an IDENT that is not ours
+        is no nn_accel either (one of ours that ran before keeps IDENT). Said before any write,
+        instead of waiting for an idle bit that never comes and reporting BusyError."""
+        ctrl = self._rd("CTRL")
+        if ctrl == 0xFFFFFFFF or (ctrl == 0 and self._rd("IDENT") != self.desc.ident):
+            raise IdentError(f"{self.desc.top}: CTRL reads 0x{ctrl:08X} and IDENT is not 0x{self.desc.ident:08X}; "
+                             "no nn_accel register map at this address")
+
     def probe(self) -> dict:
         """The read-back registers are written at the end of a start: probe with COMMAND 0 (the
         IP answers BAD_COMMAND and does nothing else), then check IDENT and FINGERPRINT."""
@@ -185,11 +196,20 @@ class Accelerator:
         buf.array[:total] = np.frombuffer(image, dtype=np.uint8, count=total)
         buf.flush()
         self._wr64("WEIGHTS_ADDR", buf.device_address)
-        self.weights_loaded = False
-        self._start(self.desc.commands["LOAD_WEIGHTS"], 0, "load_weights")
-        if not self._rd("STATUS") & self.desc.status_bits["WEIGHTS_VALID"]:
+        valid = self.desc.status_bits["WEIGHTS_VALID"]
+        try:
+            self._start(self.desc.commands["LOAD_WEIGHTS"], 0, "load_weights")
+        except DeviceError:
+            # the core refused the image (header checks) and keeps the weights it had: STATUS of
+            # this start says whether those are valid
+            self.weights_loaded = bool(self._rd("STATUS") & valid)
+            raise
+        except DriverError:
+            self.weights_loaded = False  # timeout / busy: the load may have been half done
+            raise
+        self.weights_loaded = bool(self._rd("STATUS") & valid)
+        if not self.weights_loaded:
             raise DeviceError("load_weights: STATUS does not show valid weights after the load", 0, "OK")
-        self.weights_loaded = True
 
     # ---- inference ----
     def _check_input(self, x) -> np.ndarray:
@@ -256,7 +276,7 @@ class Accelerator:
 
     def _run_lite(self, data: np.ndarray, k: int) -> bytes:
         d = self.desc
-        padded = np.zeros(_align(data.size) if data.size % 4 else data.size, dtype=np.uint8)
+        padded = np.zeros((data.size + 3) // 4 * 4, dtype=np.uint8)  # whole 32-bit registers, as the C driver
         padded[:data.size] = data
         for i, w in enumerate(padded.view("<u4")):
             self.regs.write(d.lite_in_offset + 4 * i, int(w))

@@ -5,7 +5,7 @@ axi_stream the AXI DMA is driven register by register, with a timeout on every w
     from pynq import Overlay
     import nnaccel_driver.pynq_driver            # registers the driver for nnaccel:hls:nn_accel:1.0
     ol = Overlay("design.bit")
-    acc = ol.nn_accel_0
+    acc = ol.nn_accel                            # the block-design cell: the accelerator's name (default: top)
     acc.attach("nn_accel_ip")                    # nnaccel.json, regmap.json, weights_layout.json, weights.bin
     acc.load_weights()                           # or acc.load_weights("other.bin")
     y = acc.predict(x)
@@ -57,7 +57,7 @@ class NnAccelIP(DefaultIP):
 
     def attach(self, ip_dir, dma=None, timeout: float = DEFAULT_TIMEOUT) -> "NnAccelIP":
         """Read the IP description and check the hardware against it. `dma` is the AXI DMA
-        IP (e.g. ol.nn_accel_0_dma) for an axi_stream accelerator."""
+        IP (the cell `<name>_dma`, e.g. ol.nn_accel_dma) for an axi_stream accelerator."""
         desc = description_mod.load(ip_dir)
         vlnv = self.description.get("type") if isinstance(self.description, dict) else None
         if vlnv and vlnv.rsplit(":", 1)[0] != desc.vlnv.rsplit(":", 1)[0]:

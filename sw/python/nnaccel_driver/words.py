@@ -31,10 +31,15 @@ def encode(x, w: Word) -> np.ndarray:
     span = 2.0 ** w.bits
     hi = 2.0 ** (w.bits - 1) - 1 if w.signed else span - 1
     lo = -(2.0 ** (w.bits - 1)) if w.signed else 0.0
-    q = _round(np.ldexp(np.nan_to_num(x, nan=0.0), w.bits - w.integer), w.rounding)
+    # ap_fixed's conversion from double reads inf and NaN as +-1.f * 2^1024 (sign from the sign
+    # bit), as nnaccel's quantiser does: saturating modes clamp, AP_WRAP keeps no bit of it
+    x = np.where(np.isnan(x), np.copysign(np.inf, x), x)
+    with np.errstate(invalid="ignore"):  # inf - floor(inf) in _round: NaN, never rounds up
+        q = _round(np.ldexp(x, w.bits - w.integer), w.rounding)
     over = (q > hi) | (q < lo)
     if w.saturation == "AP_WRAP":
-        q = np.where(over, np.mod(q, span), q)
+        with np.errstate(invalid="ignore"):
+            q = np.where(np.isinf(q), 0.0, np.where(over, np.mod(q, span), q))
     elif w.saturation == "AP_SAT_ZERO":
         q = np.where(over, 0.0, q)
     else:

@@ -19,8 +19,12 @@ void nna_hal_write32(nna_hal_t *hal, uintptr_t base, uint32_t offset, uint32_t v
 uint64_t nna_hal_time_us(nna_hal_t *hal) {
     XTime t;
     (void)hal;
+    const uint64_t cps = (uint64_t)COUNTS_PER_SECOND;
     XTime_GetTime(&t);
-    return (uint64_t)t / ((uint64_t)COUNTS_PER_SECOND / 1000000u);
+    /* t * 10^6 / cps, exact for any counter frequency (dividing by cps / 10^6 is not, and is a
+     * division by zero under 1 MHz); split so t * 10^6 cannot overflow: (t % cps) * 10^6 stays
+     * below 2^64 for any cps under 1.8e13 Hz */
+    return (uint64_t)t / cps * 1000000u + (uint64_t)t % cps * 1000000u / cps;
 }
 
 void nna_hal_flush(nna_hal_t *hal, const void *cpu, size_t len) {
