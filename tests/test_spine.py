@@ -136,3 +136,21 @@ def test_ip_core_lists_every_file(mlp_ip):
               for fs in core["filesets"].values() for f in fs["files"]}
     on_disk = {p.relative_to(mlp_ip).as_posix() for p in mlp_ip.rglob("*") if p.is_file()} - {"nn_accel.core"}
     assert listed == on_disk
+
+
+def test_stream_refused_run_drains_its_input(mlp_models, tmp_path, ref_root):
+    """On axi_stream a refused RUN still consumes its input words (the bridge fails if a start
+    leaves words in the FIFO), so the next start reads its own data; RUN of 0 samples is refused."""
+    from nnaccel.csim import encode_words
+
+    model = mlp_models[0]
+    make_ip(model, tmp_path / "ip", hls=HLS, interface="axi_stream")
+    acc = CsimAccelerator(tmp_path / "ip")
+    x = samples(3, (16,), seed=11)
+    words = encode_words(x, acc.desc["input_word"])
+    regs, _ = acc.start(2, 3, words, 3 * 5 * 4)  # RUN before any LOAD
+    assert regs["LAST_ERROR"] == 5 and regs["SAMPLES_DONE"] == 0
+    regs, _ = acc.start(2, 0)
+    assert regs["LAST_ERROR"] == 6
+    acc.load_weights((tmp_path / "ip" / "weights.bin").read_bytes())
+    assert np.array_equal(acc.predict(x), hls_reference(model, HLS, "io_parallel", x, ref_root))

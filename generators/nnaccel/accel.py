@@ -187,6 +187,7 @@ def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> d
         "in_type": hm.get_input_variables()[0].type.name, "out_type": hm.get_output_variables()[0].type.name,
         "in_word": description["input_word"], "out_word": description["output_word"],
         "lite_max_batch": cfg.lite_max_batch,
+        "cosim_batch": max(1, cfg.tb_samples),  # m_axi depth: what C/RTL co-simulation may address
         "lite_in_regs": -(-cfg.lite_max_batch * in_port.size * description["input_word"]["bytes"] // 4),
         "lite_out_regs": -(-cfg.lite_max_batch * out_port.size * description["output_word"]["bytes"] // 4),
         "regmap": regs, "reg": {r["name"]: "0x%02X" % r["offset"] for r in regs["registers"]},
