@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from swtest import HERE, PY, REPO, SW, host_tools, real_ip
+from swtest import HERE, PY, REPO, SW, real_ip
 
 NNACCEL = [PY, "-m", "nnaccel"]
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from . import __version__, hls, regmap as rm, render, swgen
 from .config import Config
-from .errors import ConfigError, ModelError
+from .csim import load_npy
+from .errors import ConfigError
 from .staging import staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
@@ -51,10 +52,7 @@ class IpResult:
 
 def tb_inputs(cfg: Config, shape: tuple) -> np.ndarray:
     if cfg.tb_input is not None:
-        try:
-            x = np.load(cfg.tb_input)
-        except Exception:
-            raise ConfigError(f"tb_input: {cfg.tb_input} is not a readable .npy file") from None
+        x = load_npy(cfg.tb_input, "tb_input")
         if x.ndim < 1 or int(np.prod(x.shape[1:])) != int(np.prod(shape)):
             raise ConfigError(f"tb_input: shape {x.shape} does not hold samples of shape {shape}")
         return np.ascontiguousarray(x[: cfg.tb_samples].reshape((-1, *shape)), dtype=np.float32)
@@ -67,10 +65,7 @@ def tb_labels(cfg: Config, n: int) -> np.ndarray | None:
         return None
     if cfg.tb_input is None:
         raise ConfigError("tb_labels: labels need the inputs they belong to; set tb_input as well")
-    try:
-        labels = np.load(cfg.tb_labels)
-    except Exception:
-        raise ConfigError(f"tb_labels: {cfg.tb_labels} is not a readable .npy file") from None
+    labels = load_npy(cfg.tb_labels, "tb_labels")
     if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) < n:
         raise ConfigError(f"tb_labels: expected at least {n} integer labels in a 1-D array, got {labels.dtype} {labels.shape}")
     return labels[:n].astype(np.int64)
@@ -90,16 +85,15 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
 
         in_port = hls.data_port(hm.get_input_variables()[0])
         out_port = hls.data_port(hm.get_output_variables()[0])
-        tb = None
-        if cfg.tb_samples > 0:
-            x = tb_inputs(cfg, in_port.shape)
-            tb = (x, None, tb_labels(cfg, len(x)))
-        if tb is not None and reference:
-            log(f"nnaccel: compiling hls4ml's reference model for {len(tb[0])} test vectors")
+        x = tb_inputs(cfg, in_port.shape) if cfg.tb_samples > 0 else None
+        labels = tb_labels(cfg, len(x)) if x is not None else None
+        expected = None
+        if x is not None and reference:
+            log(f"nnaccel: compiling hls4ml's reference model for {len(x)} test vectors")
             with hls.quiet():
                 hm.compile()
-                y = np.asarray(hm.predict(np.ascontiguousarray(tb[0].reshape(len(tb[0]), -1))), dtype=np.float32)
-            tb = (tb[0], y.reshape(len(tb[0]), -1), tb[2])
+                expected = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
+            expected = expected.reshape(len(x), -1)
         else:
             with hls.quiet():
                 hm.write()
@@ -109,7 +103,6 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
             if v["width"] > cfg.bus_width:
                 raise ConfigError(f"bus_width: {cfg.bus_width} is narrower than variable {v['name']} "
                                   f"({v['hls_type']}); use a wider bus")
-        values = [hls.weight_values(v) for v in hm.get_weight_variables()]
 
         in_word, out_word = word_info(cfg.input_type), word_info(cfg.output_type)
         in_bytes = cfg.lite_max_batch * in_port.size * in_word["bytes"]
@@ -123,6 +116,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
 
         report = {"n_values": layout["n_values"], "n_variables": len(layout["variables"])}
         if cfg.external:
+            values = [hls.weight_values(v) for v in hm.get_weight_variables()]
             img, img_report = wimage.build_image(layout, values, cfg.weight_format)
             (stage / "weights.bin").write_bytes(img)
             report["image"] = img_report
@@ -137,13 +131,10 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         render.write(stage / f"{cfg.top}_regs.h", "ip/regs.h.j2", **ctx)
         render.write_json(stage / "regmap.json", regs)
         render.write_json(stage / "weights_layout.json", layout)
-        if tb is not None:
-            (stage / "tb").mkdir()
-            np.save(stage / "tb" / "tb_input.npy", tb[0])
-            if tb[1] is not None:
-                np.save(stage / "tb" / "tb_expected.npy", tb[1])
-            if tb[2] is not None:
-                np.save(stage / "tb" / "tb_labels.npy", tb[2])
+        for name, data in (("tb_input", x), ("tb_expected", expected), ("tb_labels", labels)):
+            if data is not None:
+                (stage / "tb").mkdir(exist_ok=True)
+                np.save(stage / "tb" / f"{name}.npy", data)
         render.write_json(stage / "nnaccel.json", description)
         swgen.write_model_header(stage, stage)  # the drivers' per-model facts, generated with the IP
         write_core(stage, cfg, description)

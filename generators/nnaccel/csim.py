@@ -58,6 +58,7 @@ def build_csim_library(ip_dir: Path) -> Path:
         h.update(p.relative_to(ip_dir).as_posix().encode() + b"\0" + p.read_bytes())
     h.update(" ".join(CXXFLAGS).encode())
     h.update(_compiler_version().encode())
+    h.update(str(ap_types_dir()).encode())  # the ap_types headers of this hls4ml install
     lib = cache_root() / "csim" / f"{desc['top']}-{h.hexdigest()[:20]}.so"
     if lib.is_file():
         return lib
