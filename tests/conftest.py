@@ -19,10 +19,19 @@ SHARED = REPO.parent / "shared"
 EXAMPLES = REPO / "cores" / "examples"
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def shared_path(*parts) -> Path:
-    """A file from ../shared (third-party models): read there, never copied; skip if absent."""
+    """A file from ../shared (third-party models): read there, never copied. If absent the test
+    skips on a developer's machine, and fails under CI=true, where a skip would hide that the
+    third-party models were never tested."""
     p = SHARED.joinpath(*parts)
     if not p.exists():
+        if in_ci():
+            pytest.fail(f"{p} is not present, and CI is set: CI must provide ../shared (the third-party "
+                        f"models) beside the repository; unset CI to skip these tests instead", pytrace=False)
         pytest.skip(f"{p} is not present")
     return p
 
