@@ -4,6 +4,7 @@ block-design script) through the Tcl model."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from nnaccel import boards
@@ -50,3 +51,24 @@ def run_bd(bd_dir: Path, design: str = "nn_system", board_parts=None, bd_script:
                hls_scripts=hls_scripts if hls_scripts is not None else sorted(bd_dir.glob("ip/*/hls/build_hls.tcl")),
                ip_descs=descs,
                board_parts=installed_board_parts() if board_parts is None else board_parts, cwd=bd_dir)
+
+
+def flow_steps(dry_run_stdout: str) -> list:
+    """The Vitis HLS and Vivado calls of an EDALIZE_LAUNCHER=echo build, in the order the flow's
+    Makefile made them, as run_flow steps."""
+    steps = []
+    for line in dry_run_stdout.splitlines():
+        if not line.startswith(("vitis_hls ", "vitis-run ", "vivado ")):
+            continue
+        words = shlex.split(line)
+        if words[0] == "vitis_hls":
+            steps.append(("hls", words[words.index("-f") + 1]))
+        elif words[0] == "vitis-run":
+            steps.append(("hls", words[words.index("--tcl") + 1]))
+        else:
+            rest = words[words.index("-source") + 1:]
+            if any(not w.endswith((".tcl", ".xpr")) for w in rest):
+                raise ValueError(f"unexpected vivado call: {line}")
+            xprs = [w for w in rest if w.endswith(".xpr")]
+            steps.append(("vivado", [w for w in rest if w.endswith(".tcl")], xprs[0] if xprs else None))
+    return steps

@@ -245,21 +245,6 @@ proc nnm::segment {cell rest} {
 
 namespace eval nnm::viv {}
 
-proc nnm::viv::current_project {args} {
-    nnm::opts current_project {-quiet 0} $args
-    return project
-}
-
-proc nnm::viv::current_fileset {args} {
-    nnm::opts current_fileset {-quiet 0 -simset 0 -constrset 0} $args
-    return sources_1
-}
-
-proc nnm::viv::get_filesets {args} {
-    lassign [nnm::opts get_filesets {-quiet 0} $args] o pos
-    return $pos
-}
-
 proc nnm::viv::get_board_parts {args} {
     lassign [nnm::opts get_board_parts {-quiet 0 -latest_file_version 0 -filter 1} $args] o pos
     set out {}
@@ -282,15 +267,6 @@ proc nnm::viv::get_ipdefs {args} {
     return $out
 }
 
-proc nnm::viv::get_property {args} {
-    lassign [nnm::opts get_property {-quiet 0} $args] o pos
-    lassign $pos name obj
-    if {$obj eq "project"} {
-        return [expr {[dict exists $nnm::project $name] ? [dict get $nnm::project $name] : ""}]
-    }
-    nnm::fail "get_property: the model only reads project properties, not $name of $obj"
-}
-
 proc nnm::viv::update_ip_catalog {args} {
     nnm::opts update_ip_catalog {-rebuild 0 -quiet 0} $args
     set repos [expr {[dict exists $nnm::project ip_repo_paths] ? [dict get $nnm::project ip_repo_paths] : {}}]
@@ -307,6 +283,7 @@ proc nnm::viv::update_ip_catalog {args} {
 
 proc nnm::viv::create_bd_design {args} {
     lassign [nnm::opts create_bd_design {-dir 1 -quiet 0} $args] o pos
+    nnm::need_project create_bd_design
     if {$nnm::bd ne ""} {
         nnm::fail "create_bd_design: a block design ($nnm::bd) is already open"
     }
@@ -416,21 +393,7 @@ proc nnm::viv::set_property {args} {
 }
 
 proc nnm::set_one {obj name value} {
-    if {$obj eq "project"} {
-        if {$name ni {part board_part board_connections ip_repo_paths}} {
-            nnm::fail "set_property: the model does not know project property $name"
-        }
-        if {$name eq "board_part" && $value ni $nnm::board_parts} {
-            nnm::fail "set_property board_part: $value is not an installed board part"
-        }
-        dict set nnm::project $name $value
-        return
-    }
-    if {$obj eq "sources_1"} {
-        if {$name ne "top"} {
-            nnm::fail "set_property: the model does not know fileset property $name"
-        }
-        set nnm::fileset_top $value
+    if {[nnm::set_project_object $obj $name $value]} {
         return
     }
     lassign [nnm::split_path $obj] cell rest
@@ -761,22 +724,6 @@ proc nnm::viv::save_bd_design {args} {
     set nnm::saved 1
 }
 
-proc nnm::viv::get_files {args} {
-    lassign [nnm::opts get_files {-quiet 0 -all 0 -of_objects 1} $args] o pos
-    set out {}
-    foreach f $nnm::files {
-        foreach pat $pos {
-            if {[string match $pat $f] || [string match */$pat $f]} {
-                lappend out $f
-            }
-        }
-    }
-    if {$out eq "" && ![dict exists $o -quiet]} {
-        nnm::fail "get_files: no file matches $pos"
-    }
-    return $out
-}
-
 proc nnm::viv::make_wrapper {args} {
     lassign [nnm::opts make_wrapper {-files 1 -top 0 -import 0 -fileset 1 -inst_template 0} $args] o pos
     if {!$nnm::validated} {
@@ -790,15 +737,6 @@ proc nnm::viv::make_wrapper {args} {
         lappend nnm::files ${nnm::bd}_wrapper.v
     }
     return ${nnm::bd}_wrapper.v
-}
-
-proc nnm::viv::add_files {args} {
-    lassign [nnm::opts add_files {-norecurse 0 -fileset 1 -quiet 0} $args] o pos
-    lappend nnm::files {*}[concat {*}$pos]
-}
-
-proc nnm::viv::update_compile_order {args} {
-    nnm::opts update_compile_order {-fileset 1 -quiet 0} $args
 }
 
 # ---------------------------------------------------------------- Vitis HLS commands
@@ -956,7 +894,7 @@ proc nnm::run {ns script} {
             if {[lindex $ec 1] != 0} {
                 nnm::fail "$script exited with code [lindex $ec 1]"
             }
-            return
+            return exit
         }
         return -options $opts $msg
     }
@@ -971,6 +909,7 @@ proc nnm::run_vivado {script} {
 }
 
 proc nnm::dump {} {
+    nnm::dump_project
     foreach e $nnm::log {
         puts "REC [list {*}$e]"
     }
@@ -984,3 +923,5 @@ proc nnm::dump {} {
         puts "REC [list config $c [dict get $nnm::cells $c config]]"
     }
 }
+
+source [file join [file dirname [info script]] project.tcl]

@@ -1,4 +1,4 @@
-"""Run scripts through model.tcl in tclsh. The IP definitions come from
+"""Run scripts through model.tcl (and project.tcl) in tclsh. The IP definitions come from
 ipdefs.yml; accelerator IPs are described from their nnaccel.json."""
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ class Design:
     def exports(self) -> list:
         return [v for v, _ in self._all("export")]
 
+    @property
+    def platforms(self) -> list:
+        """Every .xsa write_hw_platform wrote: {file, fixed, include_bit, bit, hwh}."""
+        return [{"file": f, "fixed": fx == "1", "include_bit": ib == "1", "bit": bit, "hwh": hwh}
+                for f, fx, ib, bit, hwh in self._all("xsa")]
+
+    @property
+    def runs(self) -> dict:
+        return {name: (status, progress) for name, status, progress in self._all("run")}
+
     def value(self, kind):
         got = self._all(kind)
         return got[0][0] if got else None
@@ -154,19 +164,17 @@ def _parse_record(text: str) -> list:
     return items
 
 
-def run(vivado_scripts=(), hls_scripts=(), ip_descs=(), board_parts=(), cwd: Path | None = None,
-        timeout: float = 60) -> Design:
-    """Source each HLS script, then each Vivado script, in one tclsh; return the recorded design."""
+def _driver(steps, ip_descs, board_parts) -> str:
     defs = ipdefs()
     lines = [f"source {{{MODEL}}}", f"nnm::load {{{to_tcl(defs)}}} {{{to_tcl(list(board_parts))}}}"]
     for d in ip_descs:
         lines.append(f"nnm::hls_ip {_atom(d['vlnv'])} {{{to_tcl(accel_def(d))}}}")
-    for s in hls_scripts:
-        lines.append(f"nnm::run_hls {{{Path(s).resolve()}}}")
-    for s in vivado_scripts:
-        lines.append(f"nnm::run_vivado {{{Path(s).resolve()}}}")
+    lines += steps
     lines.append("nnm::dump")
-    driver = "if {[catch {\n" + "\n".join(lines) + "\n} msg]} {\n    puts stderr \"MODEL-ERROR: $msg\"\n    exit 1\n}\n"
+    return "if {[catch {\n" + "\n".join(lines) + "\n} msg]} {\n    puts stderr \"MODEL-ERROR: $msg\"\n    exit 1\n}\n"
+
+
+def _execute(driver: str, cwd, timeout) -> Design:
     p = subprocess.run(["tclsh"], input=driver, capture_output=True, text=True, cwd=cwd, timeout=timeout)
     if p.returncode != 0:
         err = p.stderr.strip()
@@ -177,3 +185,29 @@ def run(vivado_scripts=(), hls_scripts=(), ip_descs=(), board_parts=(), cwd: Pat
         if line.startswith("REC "):
             design.records.append(_parse_record(line[4:]))
     return design
+
+
+def run(vivado_scripts=(), hls_scripts=(), ip_descs=(), board_parts=(), cwd: Path | None = None,
+        timeout: float = 60) -> Design:
+    """Source each HLS script, then each Vivado script, in one tclsh, with a project open as the
+    project script would leave it (the test stands in for that script); return the recorded design."""
+    steps = [f"nnm::run_hls {{{Path(s).resolve()}}}" for s in hls_scripts]
+    steps.append("nnm::implicit_project")
+    steps += [f"nnm::run_vivado {{{Path(s).resolve()}}}" for s in vivado_scripts]
+    return _execute(_driver(steps, ip_descs, board_parts), cwd, timeout)
+
+
+def run_flow(steps, ip_descs=(), board_parts=(), cwd: Path | None = None, timeout: float = 60) -> Design:
+    """Run a tool sequence as the flow's Makefile would: steps are ("hls", script) for one Vitis HLS
+    call and ("vivado", [scripts], xpr or None) for one `vivado -mode batch -source ... [xpr]` session.
+    Relative paths are relative to cwd (the work root)."""
+    lines = []
+    for step in steps:
+        if step[0] == "hls":
+            lines.append(f"nnm::run_hls {{{step[1]}}}")
+        elif step[0] == "vivado":
+            _, scripts, xpr = step
+            lines.append(f"nnm::vivado_session {{{xpr or ''}}} {{{to_tcl([str(s) for s in scripts])}}}")
+        else:
+            raise ValueError(f"unknown step {step!r}")
+    return _execute(_driver(lines, ip_descs, board_parts), cwd, timeout)
