@@ -10,7 +10,9 @@
 # it does not check.
 #
 # Driver: nnm::load <ipdefs dict> <board parts>, nnm::hls_ip <vlnv> <def>, then
-# nnm::run_hls <script> / nnm::run_vivado <script>, then nnm::dump.
+# nnm::run_hls <script> / nnm::run_vivado <script> (after nnm::implicit_project) or
+# nnm::vivado_session <xpr> <scripts>, then nnm::dump. Project mode (projects, runs, the
+# hardware handoff) is in project.tcl, sourced at the end.
 
 namespace eval nnm {
     variable defs {}          ;# vlnv base -> definition
