@@ -181,6 +181,7 @@ def _session(tmp_path, *scripts) -> None:
     ("create_project p -part xc7z020clg400-1\nlaunch_runs impl_1\n", "synthesis run synth_1 has not been launched"),
     ("create_project p -part xc7z020clg400-1\nlaunch_runs synth_1\n", "sources_1 has no top"),
     ("create_project p\nlaunch_runs synth_2\n", "no run synth_2"),
+    ("create_project p\nwrite_bd_tcl -force x.tcl\n", "write_bd_tcl: no block design is open"),
     ("create_project p -part xc7z020clg400-1\nset_property top t [current_fileset]\nlaunch_runs synth_1\n",
      "top t is not defined by any source"),
     ("create_project p\nwrite_hw_platform -fixed p.xsa\n", "output products are not generated"),
