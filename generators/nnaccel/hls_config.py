@@ -89,8 +89,8 @@ def _unknown(path: str, key: Any, choices, what: str = "key") -> ConfigError:
     return ConfigError(f"{path}.{key}: unknown {what}{hint}")
 
 
-def _mapping(path: str, value: Any, what: str) -> dict:
-    if value is None:
+def _mapping(path: str, value: Any, what: str, none_ok: bool = True) -> dict:
+    if value is None and none_ok:  # hls4ml skips an empty Model, LayerName, LayerType (not an empty layer)
         return {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: expected a mapping of {what}, got {value!r}")
@@ -195,12 +195,12 @@ def check_hls(hls: Any) -> None:
     _check_section("hls.Model", _mapping("hls.Model", hls.get("Model"), "settings"), MODEL_KEYS)
     facts = hls4ml_facts()
     for name, cfg in _mapping("hls.LayerName", hls.get("LayerName"), "layer names to settings").items():
-        _check_section(f"hls.LayerName.{name}", _mapping(f"hls.LayerName.{name}", cfg, "settings"),
+        _check_section(f"hls.LayerName.{name}", _mapping(f"hls.LayerName.{name}", cfg, "settings", False),
                        facts["layer_keys"])
     for name, cfg in _mapping("hls.LayerType", hls.get("LayerType"), "layer types to settings").items():
         if name not in facts["layer_types"]:
             raise _unknown("hls.LayerType", name, facts["layer_types"], "layer type")
-        _check_section(f"hls.LayerType.{name}", _mapping(f"hls.LayerType.{name}", cfg, "settings"),
+        _check_section(f"hls.LayerType.{name}", _mapping(f"hls.LayerType.{name}", cfg, "settings", False),
                        facts["layer_keys"])
     if "Flows" in hls:
         _check_names("hls.Flows", hls["Flows"], facts["flows"])
