@@ -1,0 +1,30 @@
+"""Everything is in pyproject.toml except one build step: boards/ and sw/ stay at the top of
+the repository (FuseSoC cores and `make -C sw` use them there), and a regular install has no
+repository, so build_py copies them into the package as nnaccel/_data/ (nnaccel.resources
+finds them there). An editable install reads them from the checkout instead."""
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+# (folder, files under it); sw/python is installed as its own package, nnaccel_driver.
+DATA = {"boards": ["*.yml", "ps/*.yml"],
+        "sw": ["Makefile", "*.core", "c/**/*.[ch]", "sim/*.[ch]", "apps/**/*.[ch]"]}
+
+
+class BuildPyWithData(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for folder, patterns in DATA.items():
+            for pattern in patterns:
+                for src in sorted((HERE / folder).glob(pattern)):
+                    if src.is_file():
+                        dst = Path(self.build_lib) / "nnaccel" / "_data" / src.relative_to(HERE)
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        self.copy_file(str(src), str(dst))
+
+
+setup(cmdclass={"build_py": BuildPyWithData})
