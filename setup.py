@@ -8,9 +8,18 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-# (folder, files under it); sw/python is installed as its own package, nnaccel_driver.
-DATA = {"boards": ["*.yml", "ps/*.yml"],
-        "sw": ["Makefile", "*.core", "c/**/*.[ch]", "sim/*.[ch]", "apps/**/*.[ch]"]}
+DATA = ("boards", "sw")
+# sw/python is installed as its own package (nnaccel_driver); the rest are build products
+SKIP_DIRS = {"python", "build", "__pycache__"}
+SKIP_SUFFIXES = {".o", ".so", ".a", ".pyc", ".elf"}
+
+
+def data_files():
+    for folder in DATA:
+        for src in sorted((HERE / folder).rglob("*")):
+            rel = src.relative_to(HERE / folder)
+            if src.is_file() and not SKIP_DIRS & set(rel.parts[:-1]) and src.suffix not in SKIP_SUFFIXES:
+                yield src
 
 
 class BuildPyWithData(build_py):
@@ -18,13 +27,10 @@ class BuildPyWithData(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        for folder, patterns in DATA.items():
-            for pattern in patterns:
-                for src in sorted((HERE / folder).glob(pattern)):
-                    if src.is_file():
-                        dst = Path(self.build_lib) / "nnaccel" / "_data" / src.relative_to(HERE)
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        self.copy_file(str(src), str(dst))
+        for src in data_files():
+            dst = Path(self.build_lib) / "nnaccel" / "_data" / src.relative_to(HERE)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            self.copy_file(str(src), str(dst))
 
 
 setup(cmdclass={"build_py": BuildPyWithData})

@@ -116,3 +116,19 @@ print(sim.SIM_SOURCES)
 """)
     assert Path(proc.stdout.strip()).is_relative_to(site)
     assert np.array_equal(np.load(work / "y_sim.npy").reshape(len(x), -1), expected.reshape(len(x), -1))
+
+
+def test_install_carries_every_tracked_board_and_sw_file(site):
+    """Against git's list of the repository's files: all of boards/ and sw/ (sw/python is the
+    nnaccel_driver package), byte for byte."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs a git checkout")
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "boards", "sw"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    tracked = [f for f in tracked if not f.startswith("sw/python/")]
+    assert len(tracked) > 20
+    data = site / "nnaccel" / "_data"
+    for f in tracked:
+        assert (data / f).read_bytes() == (REPO / f).read_bytes(), f
+    for f in (REPO / "sw" / "python" / "nnaccel_driver").glob("*.py"):
+        assert (site / "nnaccel_driver" / f.name).read_bytes() == f.read_bytes(), f.name
