@@ -39,6 +39,7 @@ def assert_refused(rc, err, tmp_path, *needles):
     (["hls.Model.Precision=ap_fixd<16,6>"], ["hls.Model.Precision", "ap_fixd<16,6>", "ap_fixed<W,I"]),
     (["hls.Model.Precision=ap_fixed<16,6,AP_FOO>"], ["hls.Model.Precision", "AP_RND_CONV"]),
     (["hls.Model.Precision=float"], ["hls.Model.Precision", "'float'"]),
+    (["hls.Model.Precision=ap_fixed<16,6"], ["hls.Model.Precision", "lacks its closing '>'"]),
     (["hls.Model.ReuseFactor=0"], ["hls.Model.ReuseFactor", "positive integer"]),
     (["hls.Model.ReuseFactor=true"], ["hls.Model.ReuseFactor", "positive integer"]),
     (["hls.Modle.ReuseFactor=4"], ["hls.Modle: unknown key; did you mean Model?"]),

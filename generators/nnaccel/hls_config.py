@@ -138,7 +138,9 @@ def check_precision(path: str, value: Any, section: dict | None = None, key: Any
         return
     if value.count("<") > value.count(">"):
         rest = _flow_fragments(section, key) if section is not None else []
-        whole = ",".join([value, *rest]) if rest else value + ",...>"
+        whole = ",".join([value, *rest])
+        if not rest or whole.count("<") != whole.count(">"):
+            raise ConfigError(f"{path}: {value!r} lacks its closing '>'; accepted: {PRECISION_FORMS}")
         raise ConfigError(f"{path}: {value!r} is cut at a comma: in YAML flow style ({{...}}) an unquoted "
                           f"{whole} splits into keys; quote it: '{whole}'")
     try:
