@@ -54,10 +54,10 @@ def run(site, tmp_path_factory):
            "NNACCEL_CACHE": os.environ.get("NNACCEL_CACHE", str(work / "cache")), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow",
            "TF_ENABLE_ONEDNN_OPTS": "0"}
 
-    def run(*args, code: str | None = None) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-S"] + (["-c", code] if code else ["-m", "nnaccel"]) + [str(a) for a in args]
+    def run(*args, code: str | None = None, module: str = "nnaccel", ok: bool = True) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-S"] + (["-c", code] if code else ["-m", module]) + [str(a) for a in args]
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, f"{cmd}: {proc.stderr[-3000:]}"
+        assert (proc.returncode == 0) == ok, f"{cmd}: {proc.returncode} {proc.stderr[-3000:]}"
         return proc
 
     run.work = work
@@ -90,6 +90,12 @@ def test_boards_listed(run):
     assert listed == {p.stem for p in (REPO / "boards").glob("*.yml")}
     assert len(listed) == 8
     assert "processing_system7" in run("boards", "pynq-z2").stdout  # boards/ps/ came along too
+
+
+def test_demo_needs_the_checkout(run):
+    proc = run(module="nnaccel.demo", ok=False)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "checkout" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_ip_csim_and_simulated_device(site, run):

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .resources import checkout, sw_dir
+from .resources import CHECKOUT, checkout, sw_dir
 
-# The demo runs the example cores through FuseSoC: it needs the repository, not just the package.
-REPO = checkout() or Path(__file__).resolve().parents[2]
+# The demo runs the example cores through FuseSoC: it needs the repository (main() checks).
+REPO = CHECKOUT
 JET = REPO / "cores" / "examples" / "jet_mlp"
 SW = sw_dir()
 
