@@ -111,6 +111,8 @@ def test_ip_csim_and_simulated_device(site, run):
     expected = np.load(work / "ip" / "tb" / "tb_expected.npy")  # hls4ml's predict(), written by `nnaccel ip`
     run("csim", "ip", "--input", "ip/tb/tb_input.npy", "--output", "y.npy")
     assert np.array_equal(np.load(work / "y.npy"), expected.reshape(len(x), -1))
+    run("header", "ip", "-o", "include", "--no-keras")
+    assert {"nn_accel_model.h", "nna_selftest_data.h"} <= {p.name for p in (work / "include").iterdir()}
     # the simulated device builds from the sw/sim sources installed with the package
     proc = run(code="""
 import numpy as np
