@@ -3,7 +3,8 @@ processing-system kind in boards/ps/ (how that PS names and enables its ports).
 
 Boards are found in the directories of $NNACCEL_BOARD_PATH (os.pathsep
 separated, searched first, so a user can add or override a board without
-touching the repository) and then in the repository's boards/ directory.
+touching the repository) and then in the repository's boards/ directory
+(installed with the package: nnaccel.resources).
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError, NnaccelError
+from .resources import boards_dir
 
-REPO_BOARDS = Path(__file__).resolve().parents[2] / "boards"
+REPO_BOARDS = boards_dir()
 ENV_PATH = "NNACCEL_BOARD_PATH"
 
 # key -> (type(s), required, what it means); the schema the docs show.

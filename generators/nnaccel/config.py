@@ -14,6 +14,7 @@ import yaml
 
 from .errors import ConfigError
 from . import boards
+from .hls_config import check_hls, strategy_name
 
 CHOICES = {
     "io_type": ("io_parallel", "io_stream"),
@@ -37,7 +38,7 @@ KEYS = {
     "weights": "embedded | external",
     "weight_format": "native | float32",
     "bus_width": "width in bits of the memory-mapped ports: 32 | 64 | 128 | 256",
-    "hls": "an hls4ml configuration dict (Model, LayerName, ...), passed to hls4ml unchanged",
+    "hls": "an hls4ml configuration dict (Model, LayerName, ...), checked, then passed to hls4ml unchanged",
     "input_type": "word type of the input data: float or ap_fixed<W,I,...> / ap_int<W> with W in 8, 16, 32",
     "output_type": "word type of the output data, as input_type",
     "top": "name of the accelerator's top function (a C identifier)",
@@ -124,8 +125,7 @@ def check_word_type(key: str, value: Any) -> str:
 
 
 def _check_hls(hls: Any, external: bool) -> dict:
-    if not isinstance(hls, dict):
-        raise ConfigError(f"hls: expected an hls4ml configuration mapping (Model, LayerName, ...), got {type(hls).__name__}")
+    check_hls(hls)
     hls = dict(hls)
     model = dict(DEFAULT_HLS_MODEL)
     model.update(hls.get("Model") or {})
@@ -135,8 +135,7 @@ def _check_hls(hls: Any, external: bool) -> dict:
             (f"{sec}.{name}", lc) for sec in ("LayerName", "LayerType") for name, lc in (hls.get(sec) or {}).items()
         ]
         for where, sec in sections:
-            strategy = str((sec or {}).get("Strategy", "")).lower()
-            if strategy in CONSTANT_FOLDING_STRATEGIES:
+            if strategy_name((sec or {}).get("Strategy")) in CONSTANT_FOLDING_STRATEGIES:
                 raise ConfigError(
                     f"hls.{where}.Strategy: {sec['Strategy']!r} turns the weight values into logic, so the IP "
                     "could not take another weight set; with weights: external use Latency or Resource"
@@ -175,6 +174,9 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
     bus_width = raw.get("bus_width", facts.get("bus_width", 64))
     if bus_width not in BUS_WIDTHS:
         raise ConfigError(f"bus_width: {bus_width!r} is not valid; choose one of {', '.join(map(str, BUS_WIDTHS))}")
+    if board is not None and bus_width > facts["bus_width"]:
+        raise ConfigError(f"bus_width: {bus_width} is wider than board {board}'s HP ports ({facts['bus_width']} bits, "
+                          f"hp_width in its board file); use {facts['bus_width']} or less")
 
     top = raw.get("top", "nn_accel")
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", top) or top == "myproject":

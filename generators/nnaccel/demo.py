@@ -18,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+from .resources import CHECKOUT, checkout, sw_dir
+
+# The demo runs the example cores through FuseSoC: it needs the repository (main() checks).
+REPO = CHECKOUT
 JET = REPO / "cores" / "examples" / "jet_mlp"
+SW = sw_dir()
 
 
 def step(title: str) -> None:
@@ -60,7 +64,7 @@ def hls4ml_predict(model: Path, desc: dict, x: np.ndarray, work: str) -> np.ndar
 
 
 def make_sw(target: str, ip: Path, build: Path) -> None:
-    subprocess.run(["make", "--no-print-directory", "-s", "-C", str(REPO / "sw"), target, f"IP={ip}",
+    subprocess.run(["make", "--no-print-directory", "-s", "-C", str(SW), target, f"IP={ip}",
                     f"BUILD={build}", f"PY={sys.executable}", "HEADER_FLAGS=-n 50"],
                    check=True, stdout=subprocess.DEVNULL)
 
@@ -106,7 +110,7 @@ def c_driver_demo(ip: Path) -> bool:
 def selftest_demo(ip: Path) -> bool:
     step("self-test app (the bare-metal one, built for the host) on the simulated device")
     build = REPO / "build" / "demo" / "sw"
-    proc = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(REPO / "sw"), "run-selftest", f"IP={ip}",
+    proc = subprocess.run(["make", "--no-print-directory", "-s", "-C", str(SW), "run-selftest", f"IP={ip}",
                            f"BUILD={build}", f"PY={sys.executable}", "HEADER_FLAGS=-n 50 --no-keras"],
                           text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     print("\n".join(line for line in proc.stdout.splitlines()[-6:]))
@@ -114,6 +118,10 @@ def selftest_demo(ip: Path) -> bool:
 
 
 def main() -> int:
+    if checkout() is None:
+        print("nnaccel.demo: error: the demo runs the example cores of a repository checkout "
+              "(cores/, fusesoc.conf); this installed package has none", file=sys.stderr)
+        return 1
     fusesoc_csim("nn_accel")
     fusesoc_csim("digits")
     ip = built_ip("nnaccel_examples_nn_accel_0.1.0", "nn_accel")

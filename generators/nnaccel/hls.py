@@ -7,6 +7,8 @@ import io
 import logging
 import os
 import re
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +32,30 @@ class Port:
     size: int
 
 
+_WARNING_LINE = re.compile(r"^\s*WARNING\b[:!]?\s*", re.I)
+_HLS4ML_FILE = re.compile(r"[\\/]hls4ml[\\/]")
+
+
 @contextlib.contextmanager
 def quiet():
-    """hls4ml prints a page per conversion; keep the CLI's output readable."""
+    """hls4ml prints a page per conversion; keep the CLI's output readable, but pass its
+    warnings on (the WARNING lines it prints and the Python warnings it raises), once each,
+    as `nnaccel: hls4ml warning: ...` on stderr. Only when the block succeeds: a failure is
+    reported as one line, by the caller."""
     buf = io.StringIO()
     logging.getLogger("hls4ml").setLevel(logging.WARNING)
-    with contextlib.redirect_stdout(buf):
-        yield buf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(buf):
+            yield buf
+    found = [line for line in buf.getvalue().splitlines() if _WARNING_LINE.match(line)]
+    for w in caught:
+        if _HLS4ML_FILE.search(w.filename or ""):
+            found.append(str(w.message))
+        else:  # someone else's: back to the normal filters
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    for text in dict.fromkeys(" ".join(_WARNING_LINE.sub("", t).split()) for t in found):
+        print(f"nnaccel: hls4ml warning: {text}", file=sys.stderr)
 
 
 def _model_files(cfg: Config) -> tuple[str, Path, Path | None]:

@@ -15,6 +15,7 @@ from . import __version__, render
 from .csim import CsimAccelerator, check_input, encode_words, load_npy, read_description
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
+from .resources import sw_dir
 from .staging import staged_dir, staged_file
 
 MODEL_TEMPLATE = "sw/model.h.j2"
@@ -283,7 +284,7 @@ def main_header(argv) -> int:
 # board software: Vitis application scripts and the Linux device-tree overlay
 
 PS_FAMILIES = Path(__file__).parent / "templates" / "sw" / "ps_families.yml"
-SW_ROOT = Path(__file__).resolve().parents[2] / "sw"
+SW_ROOT = sw_dir()
 # driver + bare-metal HAL + self-test sources a standalone application needs (paths under sw/)
 BAREMETAL_SOURCES = ["c/include/nna.h", "c/include/nna_hal.h", "c/include/nna_axidma.h", "c/src/nna.c",
                      "c/src/nna_image.c", "c/src/nna_words.c", "c/hal/baremetal/nna_hal_baremetal.h",

@@ -70,9 +70,11 @@ def _bad(text) -> NnaccelError:
     return NnaccelError(f"unsupported HLS type {text!r}: accepted forms are {ACCEPTED}")
 
 
-def _make(text, kind, signed, width, integer, rounding="AP_TRN", saturation="AP_WRAP", sat_bits=0) -> HlsType:
-    if not 1 <= width <= MAX_WIDTH:
-        raise NnaccelError(f"HLS type {text!r} is {width} bits wide; weight types must be 1..{MAX_WIDTH} bits")
+def _make(text, kind, signed, width, integer, rounding="AP_TRN", saturation="AP_WRAP", sat_bits=0,
+          max_width=MAX_WIDTH) -> HlsType:
+    if not 1 <= width <= max_width:
+        what = "weight types" if max_width == MAX_WIDTH else "types"
+        raise NnaccelError(f"HLS type {text!r} is {width} bits wide; {what} must be 1..{max_width} bits")
     if rounding not in ROUNDING_MODES or saturation not in SATURATION_MODES:
         raise _bad(text)
     if not 0 <= sat_bits <= width:
@@ -98,7 +100,9 @@ def _from_precision(p) -> HlsType:
     raise _bad(str(p))
 
 
-def parse_hls_type(text) -> HlsType:
+def parse_hls_type(text, max_width: int = MAX_WIDTH) -> HlsType:
+    """A type string as hls4ml's APTypeConverter writes it; max_width above 64 only to validate a
+    configuration (quantise() handles at most MAX_WIDTH bits)."""
     if isinstance(text, HlsType):
         return text
     if not isinstance(text, str):
@@ -107,7 +111,7 @@ def parse_hls_type(text) -> HlsType:
     m = _INT_RE.match(s)
     if m:
         w = int(m.group(2))
-        return _make(text, "int", m.group(1) == "", w, w)
+        return _make(text, "int", m.group(1) == "", w, w, max_width=max_width)
     m = _FIXED_RE.match(s)
     if not m:
         raise _bad(text)
@@ -121,7 +125,7 @@ def parse_hls_type(text) -> HlsType:
         raise _bad(text) from None
     q = args[2] if len(args) >= 3 else "AP_TRN"
     o = args[3] if len(args) >= 4 else "AP_WRAP"
-    return _make(text, "fixed", m.group(1) == "", w, i, q, o, n)
+    return _make(text, "fixed", m.group(1) == "", w, i, q, o, n, max_width=max_width)
 
 
 # ---------------------------------------------------------------------------

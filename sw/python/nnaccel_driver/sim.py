@@ -24,7 +24,21 @@ from . import description as description_mod
 from .core import Accelerator, Buffer
 from .errors import DriverError
 
-SIM_SOURCES = Path(__file__).resolve().parents[2] / "sim"
+
+def _sim_sources() -> Path:
+    """sw/sim: beside this package in a checkout; otherwise the copy installed with the
+    nnaccel host tools (which the simulation needs anyway, for the C-simulation library)."""
+    here = Path(__file__).resolve().parents[2] / "sim"
+    if (here / "nna_simdev.c").is_file():
+        return here
+    try:
+        from nnaccel.resources import sw_dir
+    except ImportError:
+        return here
+    return sw_dir() / "sim"
+
+
+SIM_SOURCES = _sim_sources()
 ABSENT = 0xFFFFFFFF
 ACCEL_BASE, DMA_BASE, DDR_BASE, DDR_SIZE = 0xA0000000, 0xA0010000, 0x10000000, 64 << 20
 INTERFACES = {"axi_stream": 0, "axi_lite": 1, "axi_master": 2}
