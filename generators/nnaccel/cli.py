@@ -77,11 +77,14 @@ def add_ip(sub) -> None:
 
 
 def _run_weights(args) -> int:
-    from .staging import staged_file
+    from .staging import check_file_target, staged_file
     from .weights.for_model import image_for_model
 
-    img, rep = image_for_model(Path(args.layout), Path(args.model), args.model_weights, args.format)
-    with staged_file(Path(args.output), inputs=[args.model, args.model_weights]) as tmp:
+    inputs = [args.model, args.model_weights]
+    check_file_target(Path(args.output), inputs=inputs)  # before the conversion, not after
+    with args.progress.step("converting with hls4ml and packing the weights"):
+        img, rep = image_for_model(Path(args.layout), Path(args.model), args.model_weights, args.format)
+    with staged_file(Path(args.output), inputs=inputs) as tmp:
         tmp.write_bytes(img)
     print(f"nnaccel: wrote {args.output}")
     _print_image_report(rep)

@@ -92,22 +92,42 @@ def check_dir_target(final: Path, inputs=(), force: bool = False, owned=written_
                       "or pass --force to replace it")
 
 
-def _make_parents(d: Path) -> list[Path]:
-    """mkdir -p, returning what it created (deepest last) so a failure can take it back."""
+def _make_parents(d: Path, created: list[Path]) -> None:
+    """mkdir -p, recording in `created` what it made (deepest last) so a failure can take it back."""
     missing = []
     p = d
     while not p.exists() and not p.is_symlink():
         missing.append(p)
         p = p.parent
-    created = []
-    try:
-        for m in reversed(missing):
+    for m in reversed(missing):
+        try:
             m.mkdir()
-            created.append(m)
+        except OSError as e:
+            raise OutputError(f"{m}: cannot create the directory ({_reason(e)})") from None
+        created.append(m)
+
+
+def _make_stage(shown, parent: Path, prefix: str, directory: bool = True) -> Path:
+    try:
+        if directory:
+            stage = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, dir=parent)
+            os.close(fd)
+            stage = Path(name)
     except OSError as e:
+        raise OutputError(f"{shown}: cannot write it ({_reason(e)})") from None
+    return stage
+
+
+def _discard(stage: Path | None, created: list[Path]) -> None:
+    with _signals_held():  # a second Ctrl-C must not interrupt the cleanup of the first
+        if stage is not None:
+            if stage.is_dir() and not stage.is_symlink():
+                shutil.rmtree(stage, ignore_errors=True)
+            else:
+                stage.unlink(missing_ok=True)
         _remove_created(created)
-        raise OutputError(f"{m}: cannot create the directory ({_reason(e)})") from None
-    return created
 
 
 def _remove_created(created: list[Path]) -> None:
@@ -116,13 +136,13 @@ def _remove_created(created: list[Path]) -> None:
             c.rmdir()
 
 
-def _as_output_error(e: OSError, shown, stage: Path) -> BaseException:
+def _as_output_error(e: OSError, shown, stage: Path | None) -> BaseException:
     """An OSError while writing the staged copy names a hidden path; name the user's output instead.
     (Errors about other paths, e.g. an input, keep their own name.)"""
     names = [n for n in (e.filename, e.filename2) if n is not None]
     final = Path(os.path.abspath(shown))
-    if not names or any(_inside(Path(os.path.abspath(n)), stage) or Path(os.path.abspath(n)) == final
-                        for n in names):
+    if not names or any((stage is not None and _inside(Path(os.path.abspath(n)), stage))
+                        or Path(os.path.abspath(n)) == final for n in names):
         return OutputError(f"{shown}: cannot write it ({_reason(e)})")
     return e
 
@@ -143,20 +163,17 @@ def staged_dir(final: Path, *, inputs=(), force: bool = False, owned=written_by_
     empty, or recognised by `owned` as our own earlier output (or `force`); see check_dir_target."""
     shown, final = final, Path(os.path.abspath(final))
     check_dir_target(shown, inputs, force, owned)
-    created = _make_parents(final.parent)
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    created: list[Path] = []
+    stage = None
+    try:  # every step inside: an error or a signal at any point takes back what was made
+        _make_parents(final.parent, created)
+        stage = _make_stage(shown, final.parent, f".{final.name}.")
         give_umask_mode(stage)
-    except OSError as e:
-        _remove_created(created)
-        raise OutputError(f"{shown}: cannot write it ({_reason(e)})") from None
-    try:
         yield stage
         with _signals_held():
             _replace_dir(stage, final)
     except BaseException as e:
-        shutil.rmtree(stage, ignore_errors=True)
-        _remove_created(created)
+        _discard(stage, created)
         if isinstance(e, OSError):
             raise _as_output_error(e, shown, stage) from None
         raise
@@ -195,22 +212,17 @@ def staged_file(final: Path, *, inputs=()):
     """Yield a temporary path next to `final`; on success it is renamed to `final`."""
     shown, final = final, Path(os.path.abspath(final))
     check_file_target(shown, inputs)
-    created = _make_parents(final.parent)
+    created: list[Path] = []
+    tmp = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
-        os.close(fd)
-        tmp = Path(name)
+        _make_parents(final.parent, created)
+        tmp = _make_stage(shown, final.parent, f".{final.name}.", directory=False)
         give_umask_mode(tmp, like=final)
-    except OSError as e:
-        _remove_created(created)
-        raise OutputError(f"{shown}: cannot write it ({_reason(e)})") from None
-    try:
         yield tmp
         with _signals_held():
             os.replace(tmp, final)
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        _remove_created(created)
+        _discard(tmp, created)
         if isinstance(e, OSError):
             raise _as_output_error(e, shown, tmp) from None
         raise
@@ -225,22 +237,18 @@ def staged_files(out_dir: Path, names: list[str], *, inputs=()):
         raise OutputError(f"{shown}: is not a directory; give the directory for the files")
     for n in names:
         check_file_target(out_dir / n, inputs)
-    created = _make_parents(out_dir)
+    created: list[Path] = []
+    stage = None
     try:
-        stage = Path(tempfile.mkdtemp(prefix=".nnaccel-stage.", dir=out_dir))
-    except OSError as e:
-        _remove_created(created)
-        raise OutputError(f"{shown}: cannot write into it ({_reason(e)})") from None
-    try:
+        _make_parents(out_dir, created)
+        stage = _make_stage(shown, out_dir, ".nnaccel-stage.")
         yield stage
         with _signals_held():
             for n in names:
                 os.replace(stage / n, out_dir / n)
-    except BaseException as e:
         shutil.rmtree(stage, ignore_errors=True)
-        _remove_created(created)
+    except BaseException as e:
+        _discard(stage, created)  # out_dir stays if an earlier name already moved in
         if isinstance(e, OSError):
             raise _as_output_error(e, shown, stage) from None
         raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
