@@ -251,8 +251,9 @@ def test_outputs_follow_the_umask(capsys, tmp_path, mlp_models, mask, file_mode,
 def test_signal_during_ip_leaves_previous_output_and_no_staging(tmp_path, mlp_models, sig, code):
     out = tmp_path / "ip"
     make_ip(mlp_models[0], out)
+    (tmp_path / "tmp").mkdir()  # the process's TMPDIR: hls4ml's scratch project must go too
     before = snapshot(tmp_path)
-    env = {**os.environ, "NNACCEL_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
     proc = subprocess.Popen([*NNACCEL, "ip", str(mlp_models[1]), "-o", str(out), "--set", "tb_samples=50"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     try:
@@ -268,7 +269,7 @@ def test_signal_during_ip_leaves_previous_output_and_no_staging(tmp_path, mlp_mo
             proc.kill()
     assert proc.returncode == code, err
     assert "Traceback" not in err
-    assert snapshot(tmp_path) == before  # the previous IP intact, no staging directory
+    assert snapshot(tmp_path) == before  # the previous IP intact, no staging or scratch directory
 
 
 # -- the command line ------------------------------------------------------------------------
