@@ -8,24 +8,16 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from . import __version__
 from .errors import NnaccelError
+from .interrupts import Terminated, exit_status, signals_raise
 from .progress import Progress
 
 DESCRIPTION = "Keras model -> Vitis HLS accelerator IP with run-time programmable weights."
 EPILOG = ("Exit status: 0 success, 1 runtime or validation error, 2 usage error, 130/143 interrupted. "
           "`nnaccel COMMAND --help` describes one command.")
-
-
-class Terminated(BaseException):
-    """SIGTERM/SIGHUP as an exception, so every staging context manager cleans up on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _fingerprint(value: int) -> str:
@@ -207,20 +199,6 @@ def parser() -> argparse.ArgumentParser:
 
 # -- running ----------------------------------------------------------------------------------
 
-def _raise_terminated(signum, frame):
-    raise Terminated(signum)
-
-
-def _install_signal_handlers() -> dict:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    old = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        old[sig] = signal.signal(sig, _raise_terminated)
-    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    return old
-
-
 def _show_help(p: argparse.ArgumentParser, args) -> int:
     if args.command is None:
         p.print_help()
@@ -238,9 +216,9 @@ def main(argv=None) -> int:
     if args.func is None:
         return _show_help(p, args)
     args.progress = Progress(args.prog, quiet=getattr(args, "quiet", False))
-    old = _install_signal_handlers()
     try:
-        return args.func(args)
+        with signals_raise():
+            return args.func(args)
     except NnaccelError as e:
         print(f"{args.prog}: error: {e}", file=sys.stderr)
         return 1
@@ -250,13 +228,10 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return exit_status(signal.SIGINT)
     except Terminated as t:
         print(f"{args.prog}: terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
-        return 128 + t.signum
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        return exit_status(t.signum)
 
 
 if __name__ == "__main__":
