@@ -142,6 +142,15 @@ def test_rerun_replaces_own_output_with_progress_lines(capsys, tmp_path, mlp_mod
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ip"]
 
 
+def test_failed_run_takes_back_the_parents_it_made(capsys, tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip file")  # fails inside the conversion, after staging began
+    before = snapshot(tmp_path)
+    rc, _, err = run(capsys, "ip", junk, "-o", tmp_path / "new" / "deep" / "ip", *FAST)
+    assert_one_error_line(rc, err, "nnaccel ip", "junk.keras")
+    assert snapshot(tmp_path) == before
+
+
 # -- output files ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

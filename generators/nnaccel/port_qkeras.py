@@ -424,9 +424,9 @@ DESCRIPTION = ("Port a QKeras MLP (Keras 2 JSON + h5) to Keras 3 with quantised 
 
 
 def add_port_arguments(ap) -> None:
-    ap.add_argument("json", help="model architecture, Keras 2 JSON (model.to_json())")
-    ap.add_argument("h5", help="weights, Keras 2 HDF5 (model.save_weights())")
-    ap.add_argument("-o", "--output", required=True,
+    ap.add_argument("json", metavar="ARCH.json", help="model architecture, Keras 2 JSON (model.to_json())")
+    ap.add_argument("h5", metavar="WEIGHTS.h5", help="weights, Keras 2 HDF5 (model.save_weights())")
+    ap.add_argument("-o", "--output", required=True, metavar="OUT.keras",
                     help="the Keras 3 model to write (.keras); OUT.hls.yml is written beside it")
 
 

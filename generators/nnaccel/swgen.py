@@ -257,11 +257,11 @@ def write_sw_headers(ip_dir: Path, out_dir: Path, n: int | None = None, inputs=N
 
 def add_header_arguments(p) -> None:
     p.add_argument("dir", help="IP directory written by `nnaccel ip`")
-    p.add_argument("-o", "--output", required=True,
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="directory for <top>_model.h and nna_selftest_data.h (other files there are left alone)")
     p.add_argument("-n", type=int, default=None, help="number of test vectors (default: all available)")
-    p.add_argument("--input", help=".npy of test inputs (default: the IP's tb/tb_input.npy)")
-    p.add_argument("--labels", help=".npy of class labels or one-hot rows (default: the IP's tb/tb_labels.npy)")
+    p.add_argument("--input", metavar="X.npy", help=".npy of test inputs (default: the IP's tb/tb_input.npy)")
+    p.add_argument("--labels", metavar="LABELS.npy", help=".npy of class labels or one-hot rows (default: the IP's tb/tb_labels.npy)")
     p.add_argument("--no-keras", action="store_true", help="leave the Keras outputs out (no TensorFlow import)")
     p.add_argument("--model-only", action="store_true", help="write <top>_model.h only")
 
