@@ -197,6 +197,15 @@ def test_header_writes_only_its_own_files(capsys, tmp_path, ip_dir):
     assert (out / "mine.h").read_text() == "#define MINE 1\n"
     assert "old generated" not in (out / "nna_selftest_data.h").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["mine.h", "nn_accel_model.h", "nna_selftest_data.h"]
+    # a file where the directory goes, a directory where a header goes: refused, nothing touched
+    (out / "sub").mkdir()
+    (out / "sub" / "nn_accel_model.h").mkdir()
+    before = snapshot(tmp_path)
+    rc, _, err = run(capsys, "header", ip_dir, "-o", out / "mine.h", "--no-keras")
+    assert_one_error_line(rc, err, "nnaccel header", "mine.h", "not a directory")
+    rc, _, err = run(capsys, "header", ip_dir, "-o", out / "sub", "--no-keras")
+    assert_one_error_line(rc, err, "nnaccel header", "nn_accel_model.h", "is a directory")
+    assert snapshot(tmp_path) == before
 
 
 # -- I/O errors: one line, exit 1, nothing left behind (these fail for root as well) ----------------

@@ -34,7 +34,7 @@ def give_umask_mode(path: Path, like: Path | None = None) -> None:
     """mkstemp/mkdtemp create 0600/0700; an output gets what open()/mkdir() would have given it
     (or the mode of the file it replaces, as cp does)."""
     if like is not None and like.is_file():
-        os.chmod(path, like.stat().st_mode & 0o7777)
+        os.chmod(path, like.stat().st_mode & 0o777)
         return
     full = 0o777 if Path(path).is_dir() else 0o666
     os.chmod(path, full & ~current_umask())
