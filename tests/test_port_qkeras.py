@@ -181,7 +181,7 @@ def test_unsupported_input_names_layer_and_writes_nothing(tmp_path, capsys, edit
     assert "\n" not in str(e.value)
     assert not out.parent.exists() or not any(out.parent.iterdir())
     # the command line says the same in one line, no traceback
-    assert main([str(bad), str(SEED_H5), "-o", str(out)]) == 2
+    assert main([str(bad), str(SEED_H5), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and words[0] in err and "Traceback" not in err
 

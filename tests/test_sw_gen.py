@@ -19,7 +19,7 @@ NNACCEL = [PY, "-m", "nnaccel"]
 def test_header_bad_input_is_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run([*NNACCEL, "header", str(tmp_path / "nope"), "-o", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "nnaccel.json" in proc.stderr and "nnaccel ip" in proc.stderr
     assert not out.exists()
 
@@ -37,7 +37,7 @@ def test_header_n_and_model_only(stream_ip, tmp_path):
     assert "#define NNA_SELFTEST_N 3u" in text and "nna_selftest_image[" in text
     proc = subprocess.run([*NNACCEL, "header", str(stream_ip), "-o", str(tmp_path), "-n", "999"],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "-n: 999" in proc.stderr
+    assert proc.returncode == 1 and "-n: 999" in proc.stderr
     model_h = (tmp_path / "nn_accel_model.h").read_text()
     desc = json.loads((stream_ip / "nnaccel.json").read_text())
     assert f"0x{desc['fingerprint']:08X}u" in model_h and "NNA_IF_AXI_STREAM" in model_h

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, regmap as rm, render, swgen
+from . import __version__, hls, progress, regmap as rm, render, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
-from .staging import staged_dir
+from .staging import copy_tree, staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
 from .weights.quantise import parse_hls_type
@@ -71,17 +71,23 @@ def tb_labels(cfg: Config, n: int) -> np.ndarray | None:
     return labels[:n].astype(np.int64)
 
 
-def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -> IpResult:
+def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, force: bool = False,
+                inputs=()) -> IpResult:
     """Convert, lay out the weights, render the top and its companions, and move
     the finished directory into place. `reference`: store hls4ml's predict() outputs
     for the test vectors (compiling hls4ml's model takes seconds; a block design that
-    only needs the inputs for its self-test app skips it)."""
+    only needs the inputs for its self-test app skips it). out_dir must be new, empty or
+    an earlier IP directory (`force`: any directory), and never one holding the inputs
+    (the configuration's files and `inputs`, e.g. the configuration file)."""
     out_dir = Path(out_dir)
-    with staged_dir(out_dir) as stage, tempfile.TemporaryDirectory(prefix="nnaccel-hls4ml-") as work:
+    protected = [cfg.model, cfg.model_weights, cfg.tb_input, cfg.tb_labels, *inputs]
+    with staged_dir(out_dir, inputs=protected, force=force) as stage, \
+            tempfile.TemporaryDirectory(prefix="nnaccel-hls4ml-") as work:
         prj = Path(work) / "prj"
-        hm = hls.convert(cfg, prj)
-        if cfg.external:
-            hls.make_value_independent(hm)
+        with progress.step(log, "converting with hls4ml"):
+            hm = hls.convert(cfg, prj)
+            if cfg.external:
+                hls.make_value_independent(hm)
 
         in_port = hls.data_port(hm.get_input_variables()[0])
         out_port = hls.data_port(hm.get_output_variables()[0])
@@ -89,8 +95,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         labels = tb_labels(cfg, len(x)) if x is not None else None
         expected = None
         if x is not None and reference:
-            log(f"nnaccel: compiling hls4ml's reference model for {len(x)} test vectors")
-            with hls.quiet():
+            with progress.step(log, f"compiling hls4ml's reference model for {len(x)} test vectors"), hls.quiet():
                 hm.compile()
                 expected = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
             expected = expected.reshape(len(x), -1)
@@ -110,7 +115,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes)
 
         hls_dir = stage / "hls"
-        shutil.copytree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
+        copy_tree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
         if cfg.external:
             hls.patch_for_external_weights(hls_dir / "firmware", hm)
 

@@ -198,29 +198,38 @@ def ip_defaults(board: Board) -> dict:
             "clock_period": round(1000.0 / board.pl_clock["default_mhz"], 6)}
 
 
-def main_boards(argv: list[str] | None = None) -> int:
-    """`nnaccel boards`: list the boards (one line each), or show one board's facts."""
-    ap = argparse.ArgumentParser(prog="nnaccel boards", description="List the boards nn_accel can target.")
-    ap.add_argument("board", nargs="?", help="show the facts of one board")
-    args = ap.parse_args(argv)
-    try:
-        if args.board:
-            b = load_board(args.board)
-            rows = [("board", b.name), ("title", b.title), ("part", b.part), ("board part", b.board_part),
-                    ("PS", f"{b.ps.kind} ({b.family})"), ("processor", b.processor), ("uart", b.uart),
-                    ("PL clock", f"default {b.pl_clock['default_mhz']} MHz, "
-                                 f"{b.pl_clock['min_mhz']}-{b.pl_clock['max_mhz']} MHz"),
-                    ("HP ports", f"{', '.join(b.hp_ports)} ({b.hp_width} bit)"), ("control", b.control_port),
-                    ("DDR", f"0x{b.ddr['base']:x} + 0x{b.ddr['size']:x}"), ("PYNQ", "yes" if b.pynq else "no"),
-                    ("board files", b.board_files), ("file", str(b.path))]
-            for k, v in rows:
-                print(f"{k:12} {v}")
-            return 0
-        boards = [load_board(n) for n in list_boards()]
-    except NnaccelError as e:
-        print(f"nnaccel boards: error: {e}", file=sys.stderr)
-        return 2
+def add_boards_arguments(p) -> None:
+    p.add_argument("board", nargs="?", help="show the facts of this one board instead of the list")
+
+
+def run_boards(args) -> int:
+    """List the boards (one line each), or show one board's facts. NnaccelError for an unknown board."""
+    if args.board:
+        b = load_board(args.board)
+        rows = [("board", b.name), ("title", b.title), ("part", b.part), ("board part", b.board_part),
+                ("PS", f"{b.ps.kind} ({b.family})"), ("processor", b.processor), ("uart", b.uart),
+                ("PL clock", f"default {b.pl_clock['default_mhz']} MHz, "
+                             f"{b.pl_clock['min_mhz']}-{b.pl_clock['max_mhz']} MHz"),
+                ("HP ports", f"{', '.join(b.hp_ports)} ({b.hp_width} bit)"), ("control", b.control_port),
+                ("DDR", f"0x{b.ddr['base']:08X} + 0x{b.ddr['size']:08X}"), ("PYNQ", "yes" if b.pynq else "no"),
+                ("board files", b.board_files), ("file", str(b.path))]
+        for k, v in rows:
+            print(f"{k:12} {v}")
+        return 0
+    boards = [load_board(n) for n in list_boards()]
     print(f"{'board':10} {'part':22} {'PS':18} {'HP':>4}  title")
     for b in boards:
         print(f"{b.name:10} {b.part:22} {b.ps.kind:18} {b.hp_width:>4}  {b.title}")
     return 0
+
+
+def main_boards(argv: list[str] | None = None) -> int:
+    """`nnaccel boards` on its own (the `nnaccel` command registers the same arguments)."""
+    ap = argparse.ArgumentParser(prog="nnaccel boards", description="List the boards nn_accel can target.")
+    add_boards_arguments(ap)
+    args = ap.parse_args(argv)
+    try:
+        return run_boards(args)
+    except NnaccelError as e:
+        print(f"nnaccel boards: error: {e}", file=sys.stderr)
+        return 1

@@ -10,7 +10,8 @@ from .csim import read_description, run_csim
 from .errors import NnaccelError
 
 
-def check_ip(ip_dir: Path, log=print) -> bool:
+def check_ip(ip_dir: Path, log=print, progress=None) -> bool:
+    """`log`: the result lines; `progress`: a progress log for the build and the samples (nnaccel.progress)."""
     desc = read_description(ip_dir)
     files = desc["files"]
     if not files.get("tb_input") or not files.get("tb_expected"):
@@ -18,7 +19,7 @@ def check_ip(ip_dir: Path, log=print) -> bool:
                            "generated for a block design); generate the IP with tb_samples > 0")
     x = np.load(Path(ip_dir) / files["tb_input"])
     expected = np.load(Path(ip_dir) / files["tb_expected"])
-    y = run_csim(ip_dir, x).reshape(expected.shape)
+    y = run_csim(ip_dir, x, log=progress).reshape(expected.shape)
     mismatches = int(np.sum(np.any(y != expected, axis=1)))
     same = np.array_equal(y, expected)
     log(f"nnaccel check {desc['top']}: {len(x)} samples, C-simulation vs hls4ml predict: "

@@ -1,62 +1,110 @@
-"""The `nnaccel` command line: a thin shell over the same functions the FuseSoC generators call."""
+"""The `nnaccel` command line: a thin shell over the same functions the FuseSoC generators call.
+
+Each subcommand is one `add_<name>(sub)` function registering its parser (with `func`, the code
+that runs it); adding a subcommand is one such function and one entry in SUBCOMMANDS.
+Exit codes: 0 success, 1 runtime or validation error, 2 usage error, 128+N killed by signal N."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import NnaccelError
+from .interrupts import Terminated, exit_status, signals_raise
+from .progress import Progress
 
-USAGE = """nnaccel: Keras model -> Vitis HLS accelerator IP with run-time programmable weights
-
-  nnaccel ip MODEL -o DIR [--config CFG.yml] [--set KEY=VALUE ...]
-  nnaccel weights MODEL --layout DIR -o IMAGE.bin [--format native|float32]
-  nnaccel csim DIR --input X.npy --output Y.npy [--weights IMAGE.bin]
-  nnaccel check DIR           run the stored test vectors, compare bit for bit
-  nnaccel boards              list the boards
-  nnaccel header DIR -o OUT   C headers for the drivers and the self-test app
-  nnaccel port-qkeras ARCH.json WEIGHTS.h5 -o OUT.keras   QKeras MLP -> Keras 3 + hls config
-"""
+DESCRIPTION = "Keras model -> Vitis HLS accelerator IP with run-time programmable weights."
+EPILOG = ("Exit status: 0 success, 1 runtime or validation error, 2 usage error, 130/143 interrupted. "
+          "`nnaccel COMMAND --help` describes one command.")
 
 
-def _cmd_ip(args) -> int:
+def _fingerprint(value: int) -> str:
+    return f"0x{int(value):08X}"
+
+
+def _print_image_report(rep) -> None:
+    if rep:
+        print(f"nnaccel: weight image {rep['image_bytes']} bytes, {rep['n_values']} values; "
+              f"{rep['n_saturated']} saturated, {rep['n_wrapped']} wrapped")
+
+
+def _quiet_option(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines (results and errors still appear)")
+
+
+# -- subcommands ------------------------------------------------------------------------------
+
+def _run_ip(args) -> int:
     from .accel import generate_ip
     from .config import load_config
 
     cfg = load_config(args.config, args.model, args.set)
-    res = generate_ip(cfg, Path(args.output))
+    res = generate_ip(cfg, Path(args.output), log=args.progress, force=args.force,
+                      inputs=[args.config] if args.config else [])
     d = res.description
     print(f"nnaccel: wrote {d['vlnv']} to {args.output} ({d['interface']}, {d['weights']} weights, "
-          f"{d['io_type']}, {res.report['n_values']} weight values, fingerprint 0x{d['fingerprint']:08x})")
+          f"{d['io_type']}, {res.report['n_values']} weight values, fingerprint {_fingerprint(d['fingerprint'])})")
     _print_image_report(res.report.get("image"))
     return 0
 
 
-def _print_image_report(rep) -> None:
-    if not rep:
-        return
-    print(f"nnaccel: weight image {rep['image_bytes']} bytes, {rep['n_values']} values; "
-          f"{rep['n_saturated']} saturated, {rep['n_wrapped']} wrapped")
+def add_ip(sub) -> None:
+    p = sub.add_parser("ip", help="write the accelerator IP directory for MODEL",
+                       description="Convert MODEL with hls4ml and write the accelerator IP directory "
+                                   "(HLS sources, register map, weight image, FuseSoC core) to DIR.")
+    p.add_argument("model", help="a .keras model, a legacy .h5, or a Keras 2 NAME.json (+ NAME_weights.h5)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="the IP directory to write: new, empty, or an IP directory nnaccel wrote before")
+    p.add_argument("--config", metavar="CFG.yml", help="YAML configuration (docs/configuration.md); "
+                   "paths in it are relative to the file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration key (repeatable), e.g. --set interface=axi_stream")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR even if it holds files nnaccel did not write (never the current "
+                        "directory or one holding the inputs)")
+    _quiet_option(p)
+    p.set_defaults(func=_run_ip)
 
 
-def _cmd_weights(args) -> int:
-    from .staging import staged_file
+def _run_weights(args) -> int:
+    from .staging import check_file_target, staged_file
     from .weights.for_model import image_for_model
 
-    img, rep = image_for_model(Path(args.layout), Path(args.model), args.model_weights, args.format)
-    with staged_file(Path(args.output)) as tmp:
+    inputs = [args.model, args.model_weights]
+    check_file_target(Path(args.output), inputs=inputs)  # before the conversion, not after
+    with args.progress.step("converting with hls4ml and packing the weights"):
+        img, rep = image_for_model(Path(args.layout), Path(args.model), args.model_weights, args.format)
+    with staged_file(Path(args.output), inputs=inputs) as tmp:
         tmp.write_bytes(img)
     print(f"nnaccel: wrote {args.output}")
     _print_image_report(rep)
     return 0
 
 
-def _cmd_csim(args) -> int:
+def add_weights(sub) -> None:
+    p = sub.add_parser("weights", help="weight image of MODEL for an IP",
+                       description="Write the weight image of MODEL (same architecture as the IP) in the "
+                                   "layout of the IP directory given with --layout.")
+    p.add_argument("model", help="the model whose weights to pack (.keras, .h5, or Keras 2 .json)")
+    p.add_argument("--layout", required=True, metavar="DIR", help="IP directory written by `nnaccel ip`")
+    p.add_argument("-o", "--output", required=True, metavar="IMAGE.bin",
+                   help="the weight image file to write (an existing file is replaced)")
+    p.add_argument("--format", choices=["native", "float32"],
+                   help="value encoding in the image (default: the IP's weight_format)")
+    p.add_argument("--model-weights", metavar="WEIGHTS.h5", help="weights .h5 of a Keras 2 .json model")
+    _quiet_option(p)
+    p.set_defaults(func=_run_weights)
+
+
+def _run_csim(args) -> int:
     import numpy as np
 
     from .csim import load_npy, run_csim
-    from .staging import staged_file
+    from .staging import check_file_target, staged_file
 
+    check_file_target(Path(args.output), inputs=[args.input, args.weights])  # before minutes of simulation
     x = load_npy(args.input, "--input")
     image = None
     if args.weights:
@@ -64,84 +112,126 @@ def _cmd_csim(args) -> int:
             image = Path(args.weights).read_bytes()
         except OSError as e:
             raise NnaccelError(f"--weights: cannot read {args.weights} ({e.strerror})") from None
-    y = run_csim(Path(args.dir), x, image)
-    with staged_file(Path(args.output)) as tmp:
+    y = run_csim(Path(args.dir), x, image, log=args.progress)
+    with staged_file(Path(args.output), inputs=[args.input, args.weights]) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, y.astype(np.float32))
     print(f"nnaccel: {len(y)} samples -> {args.output}")
     return 0
 
 
-def _cmd_check(args) -> int:
+def add_csim(sub) -> None:
+    p = sub.add_parser("csim", help="C-simulate an IP on a batch of inputs",
+                       description="Build the IP's C-simulation with g++ (cached), load its weight image "
+                                   "and run the inputs through it.")
+    p.add_argument("dir", help="IP directory written by `nnaccel ip`")
+    p.add_argument("--input", required=True, metavar="X.npy", help="inputs, shape (N, *input_shape) or (N, n_inputs)")
+    p.add_argument("--output", required=True, metavar="Y.npy",
+                   help="the outputs to write as float32 .npy (an existing file is replaced)")
+    p.add_argument("--weights", metavar="IMAGE.bin", help="weight image to load (default: the IP's weights.bin)")
+    _quiet_option(p)
+    p.set_defaults(func=_run_csim)
+
+
+def _run_check(args) -> int:
     from .check import check_ip
 
-    return 0 if check_ip(Path(args.dir)) else 1
+    return 0 if check_ip(Path(args.dir), progress=args.progress) else 1
 
 
-def _cmd_boards(args) -> int:
-    from .boards import main_boards
-
-    return main_boards(args.rest)
-
-
-def _cmd_header(args) -> int:
-    from .swgen import main_header
-
-    return main_header(args.rest)
+def add_check(sub) -> None:
+    p = sub.add_parser("check", help="C-simulate the stored test vectors and compare bit for bit",
+                       description="C-simulate the IP's stored test vectors and compare the outputs bit for "
+                                   "bit with hls4ml's predict(); exit 1 on any difference.")
+    p.add_argument("dir", help="IP directory written by `nnaccel ip` with tb_samples > 0")
+    _quiet_option(p)
+    p.set_defaults(func=_run_check)
 
 
-def _cmd_port_qkeras(args) -> int:
-    from .port_qkeras import main as port_main
+def add_boards(sub) -> None:
+    from .boards import add_boards_arguments, run_boards
 
-    return port_main(args.rest)
+    p = sub.add_parser("boards", help="list the boards, or show one board's facts",
+                       description="List the boards nn_accel can target, or show the facts of one.")
+    add_boards_arguments(p)
+    p.set_defaults(func=run_boards)
+
+
+def add_header(sub) -> None:
+    from .swgen import add_header_arguments, run_header
+
+    p = sub.add_parser("header", help="C headers for the drivers and the self-test app",
+                       description="Write <top>_model.h and nna_selftest_data.h for an IP into a directory; "
+                                   "other files in that directory are left alone.")
+    add_header_arguments(p)
+    p.set_defaults(func=run_header)
+
+
+def add_port_qkeras(sub) -> None:
+    from .port_qkeras import DESCRIPTION as PORT_DESCRIPTION, add_port_arguments, run_port
+
+    p = sub.add_parser("port-qkeras", help="port a QKeras MLP to Keras 3 + hls4ml configuration",
+                       description=PORT_DESCRIPTION)
+    add_port_arguments(p)
+    p.set_defaults(func=run_port)
+
+
+def add_help(sub) -> None:
+    p = sub.add_parser("help", help="show the help of a command", description="Show the help of COMMAND.")
+    p.add_argument("command", nargs="?", help="the command to describe (default: all commands)")
+    p.set_defaults(func=None)
+
+
+SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_header, add_port_qkeras, add_help]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nnaccel", usage=USAGE)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    ip = sub.add_parser("ip", help="write the IP project for MODEL")
-    ip.add_argument("model")
-    ip.add_argument("-o", "--output", required=True)
-    ip.add_argument("--config")
-    ip.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ip.set_defaults(func=_cmd_ip)
-    w = sub.add_parser("weights", help="weight image of MODEL for the IP in --layout DIR")
-    w.add_argument("model")
-    w.add_argument("--layout", required=True)
-    w.add_argument("-o", "--output", required=True)
-    w.add_argument("--format", choices=["native", "float32"])
-    w.add_argument("--model-weights", help="weights .h5 of a Keras 2 .json model")
-    w.set_defaults(func=_cmd_weights)
-    c = sub.add_parser("csim", help="C-simulate the IP in DIR on a batch")
-    c.add_argument("dir")
-    c.add_argument("--input", required=True)
-    c.add_argument("--output", required=True)
-    c.add_argument("--weights")
-    c.set_defaults(func=_cmd_csim)
-    k = sub.add_parser("check", help="C-simulate the stored test vectors and compare bit for bit")
-    k.add_argument("dir")
-    k.set_defaults(func=_cmd_check)
-    b = sub.add_parser("boards", help="list the boards", add_help=False)
-    b.add_argument("rest", nargs=argparse.REMAINDER)
-    b.set_defaults(func=_cmd_boards)
-    h = sub.add_parser("header", help="driver and self-test headers", add_help=False)
-    h.add_argument("rest", nargs=argparse.REMAINDER)
-    h.set_defaults(func=_cmd_header)
-    q = sub.add_parser("port-qkeras", help="port a QKeras MLP to Keras 3", add_help=False)
-    q.add_argument("rest", nargs=argparse.REMAINDER)
-    q.set_defaults(func=_cmd_port_qkeras)
+    p = argparse.ArgumentParser(prog="nnaccel", description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"nnaccel {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    for name, sp in sub.choices.items():
+        sp.set_defaults(prog=sp.prog)
+    p.set_defaults(subparsers=sub.choices)
     return p
 
 
+# -- running ----------------------------------------------------------------------------------
+
+def _show_help(p: argparse.ArgumentParser, args) -> int:
+    if args.command is None:
+        p.print_help()
+        return 0
+    sp = args.subparsers.get(args.command)
+    if sp is None:
+        p.error(f"help: unknown command {args.command!r}; choose from {', '.join(args.subparsers)}")
+    sp.print_help()
+    return 0
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.func is None:
+        return _show_help(p, args)
+    args.progress = Progress(args.prog, quiet=getattr(args, "quiet", False))
     try:
-        return args.func(args)
+        with signals_raise():
+            return args.func(args)
     except NnaccelError as e:
-        print(f"nnaccel {args.cmd}: error: {e}", file=sys.stderr)
-        return 2
+        print(f"{args.prog}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a path the staging layer did not see: name it and the reason, no traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{args.prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        return 130
+        print(f"{args.prog}: interrupted", file=sys.stderr)
+        return exit_status(signal.SIGINT)
+    except Terminated as t:
+        print(f"{args.prog}: terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
+        return exit_status(t.signum)
 
 
 if __name__ == "__main__":

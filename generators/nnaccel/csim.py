@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
 from .weights import image as wimage
@@ -21,6 +22,7 @@ from .weights.quantise import parse_hls_type, quantise, to_real
 
 CXXFLAGS = ["-O2", "-std=c++17", "-fPIC", "-shared", "-w"]
 ERROR_NAMES = {v: k for k, v in ERRORS.items()}
+PROGRESS_CHUNK = 256  # samples per start when a progress bar follows a large batch
 REG_NAMES = ("STATUS", "LAST_ERROR", "FINGERPRINT", "IDENT", "SAMPLES_DONE")
 
 
@@ -127,11 +129,13 @@ class CsimAccelerator:
         self._check(regs, "loading weights")
         return regs
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, progress=None) -> np.ndarray:
+        """`progress(done)` after each start; with it, large batches go in PROGRESS_CHUNK-sample
+        starts (samples are independent, so the outputs are the same) so a bar can move."""
         d = self.desc
         x = check_input(x, d)
         n = len(x)
-        batch = d["lite_max_batch"] or n or 1
+        batch = d["lite_max_batch"] or (min(n, PROGRESS_CHUNK) if progress else n) or 1
         out = []
         for i in range(0, n, batch):
             chunk = x[i:i + batch]
@@ -140,6 +144,8 @@ class CsimAccelerator:
                                    len(chunk) * d["n_outputs"] * d["output_word"]["bytes"])
             self._check(regs, "running inference")
             out.append(decode_words(raw, d["output_word"]).reshape(len(chunk), d["n_outputs"]))
+            if progress:
+                progress(i + len(chunk))
         y = np.concatenate(out) if out else np.zeros((0, d["n_outputs"]), np.float32)
         return y.reshape((n, *d["output_shape"]))
 
@@ -186,13 +192,21 @@ def decode_words(raw: bytes, word: dict) -> np.ndarray:
     return to_real(bits, parse_hls_type(word["type"])).astype(np.float32)
 
 
-def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None) -> np.ndarray:
-    """Load the weight image (the IP's own unless given), then process the whole batch."""
-    acc = CsimAccelerator(ip_dir)
+def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None) -> np.ndarray:
+    """Load the weight image (the IP's own unless given), then process the whole batch.
+    `log`: a progress log (nnaccel.progress) for the g++ build and the sample loop."""
+    if log is None:
+        acc = CsimAccelerator(ip_dir)
+    else:
+        with progress.step(log, "building the C-simulation with g++"):
+            acc = CsimAccelerator(ip_dir)
     if acc.desc["weights"] == "external":
         if image is None:
             image = (Path(ip_dir) / acc.desc["files"]["image"]).read_bytes()
         acc.load_weights(image)
     elif image is not None:
         raise NnaccelError("--weights: this IP has embedded weights; it takes no weight image")
-    return acc.predict(x)
+    if log is None:
+        return acc.predict(x)
+    with progress.step(log, f"simulating {len(x)} samples"):
+        return acc.predict(x, progress.bar(log, "simulating", len(x)))

@@ -24,3 +24,7 @@ class LayoutError(NnaccelError):
 
 class InputError(NnaccelError):
     """Input data has the wrong shape or type."""
+
+
+class OutputError(NnaccelError):
+    """An output path is unsafe to write (it holds someone else's files, or the inputs) or cannot be written."""

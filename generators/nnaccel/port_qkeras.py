@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import ModelError, NnaccelError
 from .render import render
+from .staging import check_file_target, current_umask
 
 SUPPORTED_LAYERS = ("InputLayer, QDense (linear activation, quantized_bits kernel and bias), "
                     "QActivation (quantized_relu), Activation (relu, softmax, linear)")
@@ -333,12 +334,6 @@ def _build_keras(model_name: str, input_shape, input_name: str, ported: list[_Po
     return keras.Model(inputs, x, name=model_name)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def hls_config_path(out_path: Path) -> Path:
     """OUT.keras -> OUT.hls.yml"""
     return Path(out_path).with_suffix(".hls.yml")
@@ -370,6 +365,8 @@ def port_qkeras(json_path, h5_path, out_path) -> dict:
     model = _build_keras(out_path.stem, input_shape, input_name, ported)
 
     # Write both files under temporary names, then move them into place together.
+    for target in (out_path, yml_path):
+        check_file_target(target, inputs=(json_path, h5_path))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmps = []
     try:
@@ -380,7 +377,7 @@ def port_qkeras(json_path, h5_path, out_path) -> dict:
         model.save(tmps[0])
         tmps[1].write_text(yml_text)
         for t in tmps:  # mkstemp makes 0600 files; give them the usual umask permissions
-            os.chmod(t, 0o666 & ~_umask())
+            os.chmod(t, 0o666 & ~current_umask())
         os.replace(tmps[0], out_path)
         os.replace(tmps[1], yml_path)
     finally:
@@ -422,22 +419,32 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
+DESCRIPTION = ("Port a QKeras MLP (Keras 2 JSON + h5) to Keras 3 with quantised weights, "
+               "and write the matching hls4ml configuration as OUT.hls.yml.")
+
+
+def add_port_arguments(ap) -> None:
+    ap.add_argument("json", metavar="ARCH.json", help="model architecture, Keras 2 JSON (model.to_json())")
+    ap.add_argument("h5", metavar="WEIGHTS.h5", help="weights, Keras 2 HDF5 (model.save_weights())")
+    ap.add_argument("-o", "--output", required=True, metavar="OUT.keras",
+                    help="the Keras 3 model to write (.keras); OUT.hls.yml is written beside it")
+
+
+def run_port(args) -> int:
+    print(format_report(port_qkeras(args.json, args.h5, args.output)))
+    return 0
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="nnaccel port-qkeras",
-        description="Port a QKeras MLP (Keras 2 JSON + h5) to Keras 3 with quantised weights, "
-                    "and write the matching hls4ml configuration as OUT.hls.yml.")
-    ap.add_argument("json", help="model architecture, Keras 2 JSON (model.to_json())")
-    ap.add_argument("h5", help="weights, Keras 2 HDF5 (model.save_weights())")
-    ap.add_argument("-o", "--output", required=True, help="the Keras 3 model to write (.keras)")
+    """`python -m nnaccel.port_qkeras` (the `nnaccel port-qkeras` command registers the same arguments)."""
+    ap = argparse.ArgumentParser(prog="nnaccel port-qkeras", description=DESCRIPTION)
+    add_port_arguments(ap)
     args = ap.parse_args(argv)
     try:
-        rep = port_qkeras(args.json, args.h5, args.output)
+        return run_port(args)
     except NnaccelError as e:
-        print(f"nnaccel port_qkeras: error: {e}", file=sys.stderr)
-        return 2
-    print(format_report(rep))
-    return 0
+        print(f"nnaccel port-qkeras: error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from .csim import CsimAccelerator, check_input, encode_words, load_npy, read_des
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
 from .resources import sw_dir
-from .staging import staged_dir, staged_file
+from .staging import staged_dir, staged_file, staged_files
 
 MODEL_TEMPLATE = "sw/model.h.j2"
 SELFTEST_TEMPLATE = "sw/selftest_data.h.j2"
@@ -249,35 +249,37 @@ def write_sw_headers(ip_dir: Path, out_dir: Path, n: int | None = None, inputs=N
     test_ctx = selftest_context(ip_dir, n=n, inputs=inputs, labels=labels, keras=keras,
                                 expected_words=expected_words) if selftest else None
     names = [f"{model_ctx['top']}_model.h"] + ([SELFTEST_HEADER] if selftest else [])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with staged_dir(out_dir / ".nnaccel-header") as stage:
+    with staged_files(out_dir, names) as stage:
         render.write(stage / names[0], MODEL_TEMPLATE, **model_ctx)
         if test_ctx is not None:
             render.write(stage / SELFTEST_HEADER, SELFTEST_TEMPLATE, **test_ctx)
-    staged = out_dir / ".nnaccel-header"
-    paths = []
-    for name in names:
-        (staged / name).replace(out_dir / name)
-        paths.append(out_dir / name)
-    staged.rmdir()
-    return paths
+    return [out_dir / name for name in names]
 
 
-def main_header(argv) -> int:
-    p = argparse.ArgumentParser(prog="nnaccel header",
-                                description="C headers for the nn_accel driver and the self-test app")
+def add_header_arguments(p) -> None:
     p.add_argument("dir", help="IP directory written by `nnaccel ip`")
-    p.add_argument("-o", "--output", required=True, help="directory for <top>_model.h and nna_selftest_data.h")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="directory for <top>_model.h and nna_selftest_data.h (other files there are left alone)")
     p.add_argument("-n", type=int, default=None, help="number of test vectors (default: all available)")
-    p.add_argument("--input", help=".npy of test inputs (default: the IP's tb/tb_input.npy)")
-    p.add_argument("--labels", help=".npy of class labels or one-hot rows (default: the IP's tb/tb_labels.npy)")
+    p.add_argument("--input", metavar="X.npy", help=".npy of test inputs (default: the IP's tb/tb_input.npy)")
+    p.add_argument("--labels", metavar="LABELS.npy", help=".npy of class labels or one-hot rows (default: the IP's tb/tb_labels.npy)")
     p.add_argument("--no-keras", action="store_true", help="leave the Keras outputs out (no TensorFlow import)")
     p.add_argument("--model-only", action="store_true", help="write <top>_model.h only")
-    args = p.parse_args(argv)
+
+
+def run_header(args) -> int:
     paths = write_sw_headers(Path(args.dir), Path(args.output), n=args.n, inputs=args.input, labels=args.labels,
                              keras=not args.no_keras, selftest=not args.model_only)
     print("nnaccel: wrote " + ", ".join(str(x) for x in paths))
     return 0
+
+
+def main_header(argv) -> int:
+    """`nnaccel header` on its own (the `nnaccel` command registers the same arguments)."""
+    p = argparse.ArgumentParser(prog="nnaccel header",
+                                description="C headers for the nn_accel driver and the self-test app")
+    add_header_arguments(p)
+    return run_header(p.parse_args(argv))
 
 
 # ---------------------------------------------------------------------------
@@ -342,7 +344,7 @@ def write_vitis_app(ip_dir: Path, design_json: Path, out_dir: Path, xsa: str = "
         defines.append(f"NNA_DMA_BASEADDR=0x{facts['dma_base']:X}")
         if facts["dma_length_bits"]:  # older summaries lack it: the driver keeps the 14-bit default
             defines.append(f"NNA_DMA_LENGTH_BITS={int(facts['dma_length_bits'])}")
-    with staged_dir(out_dir) as stage:
+    with staged_dir(out_dir, owned=lambda d: (d / "build_selftest.py").is_file()) as stage:
         src = stage / "src"
         src.mkdir()
         for rel in BAREMETAL_SOURCES:
