@@ -1,10 +1,11 @@
 """Incremental board builds with stand-ins for the AMD tools (tests/fake_tools: they log
 every call and write the files the real tool would, where the real tool would).
 
-A user's core with two small accelerators is built for Ultra96-V2 three times in one
+A user's core with two small accelerators is built for Ultra96-V2 four times in one
 workspace: the first build calls every tool; the second, with nothing changed, calls
 none; after `clock_period` of one accelerator changes, Vitis HLS runs for that one only,
-then Vivado and Vitis (the bitstream holds both). Separately: a warm
+then Vivado and Vitis (the bitstream holds both); after its weights change, only its
+self-test application is rebuilt. Separately: a warm
 `fusesoc run --setup` of the nn_accel example takes at most 20 % of a cold one."""
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ def builds(tmp_path_factory, mlp_models):
     core = ws / "mycores" / "two.core"
     core.write_text(CORE.format(clock_b=4))
     runs["clock"] = _build(ws)
+    # New weights for `a`, same architecture: its HLS code and the bitstream stay (the weights
+    # are loaded at run time); its self-test, whose expected outputs come from them, is rebuilt.
+    shutil.copy(ws / "mycores" / "mlp_b.keras", ws / "mycores" / "mlp_a.keras")
+    runs["weights"] = _build(ws)
     return ws, runs, component_a, stamp_a
 
 
@@ -145,6 +150,13 @@ def test_clock_change_reruns_hls_of_that_accelerator_only(builds):
     tools = [c["tool"] for c in calls]
     assert tools.count("vivado") == 3 and tools.count("vitis") == 2
     assert tools.index("vitis_hls") < tools.index("vivado")
+
+
+def test_new_weights_rebuild_only_that_self_test(builds):
+    ws, runs, _, _ = builds
+    _, calls = runs["weights"]
+    assert [c["tool"] for c in calls] == ["vitis"]
+    assert calls[0]["argv"][1] == "vitis/a/build_selftest.py"
 
 
 def test_generated_core_targets_have_descriptions(builds):
