@@ -79,7 +79,8 @@ def bare_python(tmp_path_factory):
 def test_generator_in_a_python_without_dependencies_says_what_is_missing(tmp_path, script, python, bare_python):
     gapi_input = tmp_path / "in.yml"
     gapi_input.write_text("gapi: '1.0'\nfiles_root: .\nvlnv: a:b:c:1\nparameters: {board: ultra96v2}\n")
-    argv = [str(bare_python)] if python == "bare venv" else ["/usr/bin/python3", "-I", "-S"]
+    # -I -S: no site-packages at all, and not even the script's directory on sys.path.
+    argv = [str(bare_python)] if python == "bare venv" else [sys.executable, "-I", "-S"]
     p = subprocess.run(argv + [str(REPO / "generators" / script), str(gapi_input)], cwd=tmp_path,
                        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert p.returncode == 1
@@ -166,3 +167,17 @@ def test_cache_reuses_output_and_keeps_nothing_from_a_failed_run(inputs, tmp_pat
     with pytest.raises(RuntimeError):
         gencache.run_cached("zynq_bd", params, core, "other", first, failing, log=lambda m: None)
     assert len(list((tmp_path / "cache" / "generators").iterdir())) == 1
+
+
+def test_cache_key_covers_an_ip_directory_and_ignores_other_directories(tmp_path):
+    ip = tmp_path / "ip"
+    (ip / "hls").mkdir(parents=True)
+    (ip / "nnaccel.json").write_text("{}")
+    (ip / "hls" / "top.cpp").write_text("a")
+    (tmp_path / "ultra96v2").mkdir()  # a folder named like the board: not an input
+    params = {"board": "ultra96v2", "accelerators": [{"ip": "ip"}]}
+    files = gencache.input_files(params, tmp_path)
+    assert sorted(f.relative_to(tmp_path).as_posix() for f in files) == ["ip/hls/top.cpp", "ip/nnaccel.json"]
+    key = gencache.key("zynq_bd", params, tmp_path, "v")
+    (ip / "hls" / "top.cpp").write_text("b")
+    assert gencache.key("zynq_bd", params, tmp_path, "v") != key

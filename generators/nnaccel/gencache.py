@@ -54,7 +54,8 @@ def _strings(value):
 
 
 def input_files(params, base: Path, seen: set[Path] | None = None) -> list[Path]:
-    """Every existing file that a string among the parameters names, relative to base."""
+    """Every existing file that a string among the parameters names (relative to base), and
+    every file of a named IP directory."""
     seen = set() if seen is None else seen
     found: list[Path] = []
     for s in _strings(params):
@@ -65,11 +66,16 @@ def input_files(params, base: Path, seen: set[Path] | None = None) -> list[Path]
             is_file, is_dir = p.is_file(), p.is_dir()
         except OSError:
             continue
-        if p in seen or not (is_file or is_dir) or p == base.resolve():
+        if p in seen or not (is_file or is_dir):
             continue
         seen.add(p)
+        if p.name == "nnaccel.json":  # `ip:` may name the description instead of its directory
+            p, is_dir = p.parent, True
         if is_dir:
-            found += _tree_files(p)
+            # Only IP directories are directory inputs; any other (".", a board name that
+            # happens to be a folder) is not read by the generator.
+            if (p / "nnaccel.json").is_file():
+                found += _tree_files(p)
             continue
         found.append(p)
         if p.suffix == ".json":  # a Keras 2 model reads NAME_weights.h5 beside NAME.json
