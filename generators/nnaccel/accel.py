@@ -162,7 +162,8 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference:
             "regmap": "regmap.json", "regs_header": f"{cfg.top}_regs.h", "layout": "weights_layout.json",
             "image": "weights.bin" if cfg.external else None, "csim_bridge": "csim/csim_bridge.cpp",
             "hls_script": "hls/build_hls.tcl", "hls_top": f"hls/{cfg.top}.cpp",
-            "hls_ip_repo": f"hls/{cfg.top}_prj/solution1/impl/ip",
+            # Relative to the directory Vitis HLS runs in (build_hls.tcl keeps its project there).
+            "hls_ip_repo": f"{cfg.top}_prj/solution1/impl/ip",
             "model_header": f"{cfg.top}_model.h",
             "tb_input": "tb/tb_input.npy" if cfg.tb_samples else None,
             "tb_expected": "tb/tb_expected.npy" if cfg.tb_samples and reference else None,

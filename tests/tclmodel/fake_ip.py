@@ -37,8 +37,9 @@ def write_ip(root: Path, desc: dict, address_range: int = 0x100) -> Path:
     (d / "hls" / f"{top}.h").write_text("#pragma once\n")
     (d / "hls" / "firmware" / "myproject.cpp").write_text("// hls4ml\n")
     (d / "hls" / "build_hls.tcl").write_text(
-        "set here [file dirname [file normalize [info script]]]\ncd $here\n"
-        f"open_project -reset {top}_prj\nset_top {top}\nadd_files {top}.cpp\n"
+        # Like the real script: the project in the working directory, sources beside the script.
+        "set here [file dirname [file normalize [info script]]]\n"
+        f"open_project -reset {top}_prj\nset_top {top}\nadd_files $here/{top}.cpp\n"
         "open_solution -reset solution1 -flow_target vivado\n"
         f"set_part {desc['part']}\ncreate_clock -period {desc['clock_period']} -name default\n"
         "config_export -format ip_catalog -vendor {0} -library {1} -version {3} -ipname {2}\n"

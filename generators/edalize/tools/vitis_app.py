@@ -10,8 +10,11 @@ the IP directories (`nnaccel.json`) among the EDAM files the earlier tools pass 
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
+import shutil
+import tempfile
 
 from edalize.tools.edatool import Edatool
 from edalize.utils import EdaCommands
@@ -77,7 +80,10 @@ class Vitis_app(Edatool):
             elf = os.path.join(app["out_dir"], spec["elf"].format(app=f"{app['accel']}_selftest"))
             # Both scripts resolve the .xsa argument against the working directory (make's:
             # the work root) and keep their Vitis workspace beside themselves.
-            commands.add(spec["argv"][:-1] + [script, self.xsa], [elf], [self.xsa, script])
+            # The src directory stands for the sources in it: write_config_files replaces only
+            # files whose content changed, which is exactly when the directory's mtime moves.
+            commands.add(spec["argv"][:-1] + [script, self.xsa], [elf],
+                         [self.xsa, script, os.path.join(app["out_dir"], "src")])
             self.elfs.append(elf)
         if len(self.elfs) == 1:
             commands.set_default_target(self.elfs[0])
@@ -127,15 +133,43 @@ class Vitis_app(Edatool):
         return None
 
     def write_config_files(self):
+        """Write each application (sources, generated headers, scripts) and keep the files whose
+        content did not change, with their mtimes, and the Vitis workspace beside them: the
+        nnaccel_zynq flow calls this before every build, so new test vectors or weights in an
+        IP reach the self-test, and nothing else makes Vitis run again."""
         from nnaccel.errors import NnaccelError
         from nnaccel.swgen import write_vitis_app
 
         for app in self.apps:
             root = self.work_root
+            final = os.path.join(root, app["out_dir"])
+            os.makedirs(final, exist_ok=True)
+            stage = tempfile.mkdtemp(prefix=".new.", dir=final)
             try:
                 write_vitis_app(os.path.join(root, app["ip_dir"]), os.path.join(root, app["summary"]),
-                                os.path.join(root, app["out_dir"]),
+                                os.path.join(stage, "app"),
                                 xsa=os.path.relpath(self.xsa, app["out_dir"]), accel=app["accel"],
                                 n=self.tool_options.get("selftest_samples"))
+                _sync(os.path.join(stage, "app"), final)
             except NnaccelError as e:
                 raise RuntimeError(f"vitis_app: self-test application of {app['accel']}: {e}") from None
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+
+
+def _sync(new: str, final: str) -> None:
+    """Move into `final` the files of `new` that are missing or differ there; delete the files
+    of the directories `new` has that `new` no longer holds. Other entries of `final` (the
+    Vitis workspace) stay."""
+    for dirpath, _, files in os.walk(new):
+        rel = os.path.relpath(dirpath, new)
+        dst_dir = os.path.normpath(os.path.join(final, rel))
+        os.makedirs(dst_dir, exist_ok=True)
+        for f in files:
+            src, dst = os.path.join(dirpath, f), os.path.join(dst_dir, f)
+            if not os.path.isfile(dst) or not filecmp.cmp(src, dst, shallow=False):
+                os.replace(src, dst)
+        if rel != ".":
+            for f in set(os.listdir(dst_dir)) - set(files):
+                if os.path.isfile(os.path.join(dst_dir, f)):
+                    os.unlink(os.path.join(dst_dir, f))

@@ -61,6 +61,9 @@ class Vitis_hls(Edatool):
             ip_root = os.path.dirname(os.path.dirname(script))
             sources = [f["name"] for f in self.files if f.get("file_type") in ("cppSource", "cSource")
                        and f["name"].startswith(ip_root + "/")]
+            if component in targets:
+                raise RuntimeError(f"vitis_hls: two HLS scripts export to {export_dir}: give the accelerators "
+                                   "different `top` names")
             commands.add(HLS_COMMANDS[self.hls_command] + [script], [component], [script] + sources)
             self.repos.append(export_dir)
             targets.append(component)
@@ -76,7 +79,9 @@ class Vitis_hls(Edatool):
         self.edam["files"] = [{"name": self.repo_script, "file_type": "tclSource"}] + rest
 
     def _export_dir(self, script: str) -> tuple[str, str]:
-        """Where Vitis HLS exports the IP of this script, from the IP description beside it."""
+        """Where Vitis HLS exports the IP of this script, from the IP description beside it.
+        make runs the script in the work root, so the project lands there (build_hls.tcl keeps
+        it in its working directory), not in the exported sources that FuseSoC prunes."""
         ip_root = os.path.dirname(os.path.dirname(script))
         desc_file = os.path.join(ip_root, "nnaccel.json")
         try:
@@ -84,8 +89,11 @@ class Vitis_hls(Edatool):
                 desc = json.load(f)
         except (OSError, ValueError) as e:
             raise RuntimeError(f"vitis_hls: {script} has no readable nnaccel.json in {ip_root} ({e})") from None
-        rel = desc.get("files", {}).get("hls_ip_repo") or f"hls/{desc['top']}_prj/solution1/impl/ip"
-        return os.path.join(ip_root, rel), desc["vlnv"]
+        rel = desc.get("files", {}).get("hls_ip_repo") or f"{desc['top']}_prj/solution1/impl/ip"
+        if os.path.isabs(rel) or rel.split("/")[0] in ("..", "hls", "src"):
+            raise RuntimeError(f"vitis_hls: {desc_file}: hls_ip_repo {rel!r} is not a project directory in the "
+                               "work root (IP written by an older nnaccel: generate it again)")
+        return rel, desc["vlnv"]
 
     def write_config_files(self):
         from nnaccel.bd.generate import render
