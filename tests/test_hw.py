@@ -176,15 +176,18 @@ def test_sample_pipeline_is_one_canonical_dataflow_region(mlp_models, tmp_path, 
         users = [i for i, (_, args) in enumerate(tasks) if st in args]
         assert len(users) == 2, st
         w_task, r_task = tasks[users[0]][0], tasks[users[1]][0]
-        assert f"{st}.write(" in fns[w_task][1] and f"{st}.read(" not in fns[w_task][1], st
-        assert f"{st}.read(" in fns[r_task][1] or r_task == "run_model", st
+        # run_model hands its streams on to myproject (io_stream) or take/give helpers (io_parallel)
+        if w_task != "run_model":
+            assert f"{st}.write(" in fns[w_task][1] and f"{st}.read(" not in fns[w_task][1], st
+        if r_task != "run_model":
+            assert f"{st}.read(" in fns[r_task][1] and f"{st}.write(" not in fns[r_task][1], st
     # the model task overlaps samples: the sample loop is itself a dataflow loop
     assert re.search(r"MODEL:\s*for[^{]*\{\s*#pragma HLS LOOP_TRIPCOUNT[^\n]*\n\s*#pragma HLS DATAFLOW",
                      fns["run_model"][1])
     # the top calls the region only for an accepted RUN, and the region is not inside a loop
     top = fns["nn_accel"][1]
     assert top.count(f"{regions[0]}(") == 1
-    assert "SAMPLES:" not in cpp
+    assert "for (" not in top[:top.index(f"{regions[0]}(")]
 
 
 def test_pragmas_uc1399(mlp_models, tmp_path):
