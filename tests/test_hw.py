@@ -260,3 +260,27 @@ def test_resource_strategy_weights_live_in_ram(mlp_models, tmp_path, ref_root):
     acc = CsimAccelerator(ip)
     acc.load_weights((ip / "weights.bin").read_bytes())
     assert np.array_equal(acc.predict(x), hls_reference(mlp_models[0], RESOURCE, "io_parallel", x, ref_root))
+
+
+def test_firmware_patch_drops_rom_bindings_and_interfaces(tmp_path):
+    """Both spellings of a ROM binding go (hls4ml 1.3 uses RESOURCE; newer kernels BIND_STORAGE);
+    other pragmas stay; embedded weights keep their ROMs."""
+    from nnaccel.hls import patch_firmware_for_ip
+
+    kernel = ("  #pragma HLS ARRAY_RESHAPE variable=weights block factor=4\n"
+              "        #pragma HLS RESOURCE variable=weights core=ROM_nP_BRAM\n"
+              "    #pragma HLS bind_storage variable=biases type=rom_2p impl=bram\n"
+              "    #pragma HLS BIND_STORAGE variable=acc type=ram_2p impl=lutram\n")
+    top = ("void myproject(input_t x[4], result_t y[2]) {\n"
+           "    #pragma HLS INTERFACE ap_vld port=x,y \n    #pragma HLS PIPELINE\n}\n")
+    for external in (True, False):
+        fw = tmp_path / str(external)
+        (fw / "nnet_utils").mkdir(parents=True)
+        (fw / "nnet_utils" / "nnet_dense_resource.h").write_text(kernel)
+        (fw / "myproject.cpp").write_text(top)
+        patch_firmware_for_ip(fw, external)
+        k = (fw / "nnet_utils" / "nnet_dense_resource.h").read_text()
+        assert ("ROM_nP_BRAM" in k, "rom_2p" in k) == (not external, not external)
+        assert "ARRAY_RESHAPE variable=weights" in k and "type=ram_2p" in k
+        m = (fw / "myproject.cpp").read_text()
+        assert "INTERFACE" not in m and "#pragma HLS PIPELINE" in m
