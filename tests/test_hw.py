@@ -190,7 +190,7 @@ def test_sample_pipeline_is_one_canonical_dataflow_region(mlp_models, tmp_path, 
     assert "for (" not in top[:top.index(f"{regions[0]}(")]
 
 
-def test_pragmas_uc1399(mlp_models, tmp_path):
+def test_pragmas_ug1399(mlp_models, tmp_path):
     """ap_ctrl_hs pinned, a LOOP_TRIPCOUNT on every data-dependent loop, no INTERFACE pragma left
     in hls4ml's myproject, and AXI buffers within one BRAM36 by the documented formula."""
     make_ip(mlp_models[0], tmp_path / "ip", hls=HLS, interface="axi_master", bus_width=128)
