@@ -1,9 +1,9 @@
-"""The fixed register map (version 1): data, not code. Offsets are the same for
+"""The fixed register map (version 2: the IP checks the image CRC, BAD_CRC): data, not code. Offsets are the same for
 every model; the top pins them with `offset=` and drivers read them from the
 generated header or JSON."""
 from __future__ import annotations
 
-VERSION = 1
+VERSION = 2
 IDENT = 0x4E4E4100 | VERSION  # "NNA" + map version
 
 # name, offset, width (bits), access, description, present when (None: always)
@@ -20,7 +20,7 @@ REGISTERS = [
     ("STATUS", 0x50, 32, "r", "bit0 WEIGHTS_VALID, bit1 WEIGHTS_EXTERNAL", None),
     ("LAST_ERROR", 0x60, 32, "r", "error code of the last start", None),
     ("FINGERPRINT", 0x70, 32, "r", "weight layout fingerprint the IP was built for", None),
-    ("IDENT", 0x80, 32, "r", "0x4E4E4101: 'NNA' + register map version", None),
+    ("IDENT", 0x80, 32, "r", f"0x{IDENT:08X}: 'NNA' + register map version", None),
     ("SAMPLES_DONE", 0x90, 32, "r", "samples processed by the last start", None),
 ]
 COMMANDS = {"LOAD_WEIGHTS": 1, "RUN": 2}
@@ -28,6 +28,8 @@ STATUS_BITS = {"WEIGHTS_VALID": 1, "WEIGHTS_EXTERNAL": 2}
 ERRORS = {
     "OK": 0, "BAD_MAGIC": 1, "BAD_VERSION": 2, "BAD_FINGERPRINT": 3, "BAD_LENGTH": 4,
     "NO_WEIGHTS": 5, "BAD_COMMAND": 6, "BATCH_TOO_LARGE": 7, "NOT_LOADABLE": 8,
+    # the payload read from memory does not give the header's CRC-32; WEIGHTS_VALID is then clear
+    "BAD_CRC": 9,
 }
 LITE_REGION_MIN = 0x1000  # register-mapped buffers start above the fixed registers
 

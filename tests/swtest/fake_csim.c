@@ -49,7 +49,7 @@ int nnaccel_csim_start(uint32_t command, uint32_t n_samples, const void *in_word
     regs_out[0] = (valid ? 1u : 0u) | 2u;
     regs_out[1] = err;
     regs_out[2] = (uint32_t)FP;
-    regs_out[3] = 0x4E4E4101u;
+    regs_out[3] = 0x4E4E4102u;  /* IDENT, register map version 2 */
     regs_out[4] = done;
     return 0;
 }
