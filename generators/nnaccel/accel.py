@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, regmap as rm, render, swgen
+from . import __version__, hls, hwsizing, regmap as rm, render, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
@@ -34,12 +34,16 @@ def word_info(cpp: str) -> dict:
 def ports(cfg: Config, in_word: dict, out_word: dict) -> list[dict]:
     out = [{"name": "s_axi_control", "kind": "s_axilite", "role": "control"}]
     if cfg.interface == "axi_master":
-        out.append({"name": "m_axi_gmem_data", "kind": "m_axi", "role": "data", "width": cfg.bus_width})
+        # The pointers are data words; Vitis HLS may widen accesses up to bus_width (not promised).
+        port = hwsizing.data_port(cfg.bus_width, in_word["bits"], out_word["bits"], 1, 1)
+        out.append({"name": "m_axi_gmem_data", "kind": "m_axi", "role": "data", "width": port["element_bits"],
+                    "max_widen_bitwidth": cfg.bus_width})
     if cfg.interface == "axi_stream":
         out.append({"name": "in_stream", "kind": "axis_slave", "role": "data_in", "width": in_word["bits"]})
         out.append({"name": "out_stream", "kind": "axis_master", "role": "data_out", "width": out_word["bits"]})
     if cfg.external:
-        out.append({"name": "m_axi_gmem_w", "kind": "m_axi", "role": "weights", "width": cfg.bus_width})
+        out.append({"name": "m_axi_gmem_w", "kind": "m_axi", "role": "weights", "width": cfg.bus_width,
+                    "read_only": True})
     return out
 
 
@@ -113,6 +117,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         shutil.copytree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
         if cfg.external:
             hls.patch_for_external_weights(hls_dir / "firmware", hm)
+        hls.patch_firmware_for_ip(hls_dir / "firmware", cfg.external)
 
         report = {"n_values": layout["n_values"], "n_variables": len(layout["variables"])}
         if cfg.external:
@@ -169,7 +174,18 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference:
 
 
 def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> dict:
+    in_var, out_var = hm.get_input_variables()[0], hm.get_output_variables()[0]
+    in_word, out_word = description["input_word"], description["output_word"]
+    native_widths = [v["width"] for v in layout["variables"]] or [1]
     return {
+        "storage": hwsizing.weight_storage(hm) if cfg.external else {},
+        "weight_port": hwsizing.weight_port(cfg.bus_width, layout["encodings"]["float32"]["words"]),
+        "data_port": hwsizing.data_port(cfg.bus_width, in_word["bits"], out_word["bits"], in_port.size, out_port.size),
+        "max_batch": cfg.lite_max_batch if cfg.interface == "axi_lite" else hwsizing.REPORT_BATCH,
+        "max_native_width": max(native_widths),
+        # read_bits inserts a word at an offset below the widest value it reads
+        "shift_bits": max(max(native_widths), 32).bit_length(),
+        "in_pack": _pack_size(in_var.type), "out_pack": _pack_size(out_var.type),
         "version": __version__, "top": cfg.top, "guard": cfg.top.upper(), "vlnv": cfg.vlnv,
         "vendor": VENDOR, "library": LIBRARY, "ip_version": cfg.version,
         "interface": cfg.interface, "weights": cfg.weights, "external": cfg.external, "io_type": cfg.io_type,
@@ -187,6 +203,11 @@ def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> d
         "header_words": wimage.HEADER_BYTES * 8 // cfg.bus_width,
         "files": description["files"], "model_name": cfg.model.name,
     }
+
+
+def _pack_size(t) -> int:
+    """Values per FIFO word of an io_stream port (hls4ml's PackedType); 1 for io_parallel."""
+    return int(getattr(t, "n_elem", 1)) * int(getattr(t, "n_pack", 1) or 1)
 
 
 def write_core(stage: Path, cfg: Config, description: dict) -> Path:

@@ -198,3 +198,28 @@ def patch_for_external_weights(firmware: Path, hm) -> None:
     par.write_text(text)
     for v in hm.get_weight_variables():
         (firmware / "weights" / f"{v.name}.h").unlink(missing_ok=True)
+
+
+# ---- the IP's copy of hls4ml's firmware ----
+
+_INTERFACE = re.compile(r"^[ \t]*#pragma HLS INTERFACE\b.*\n", re.M | re.I)
+# ROM bindings: the old RESOURCE core=ROM_* form and BIND_STORAGE type=rom_*
+ROM_BINDING = re.compile(r"^[ \t]*#pragma HLS (?:RESOURCE\b[^\n]*\bcore=ROM|BIND_STORAGE\b[^\n]*\btype=rom)[^\n]*\n",
+                         re.M | re.I)
+
+
+def patch_firmware_for_ip(firmware: Path, external: bool) -> None:
+    """myproject is not the top in the IP: its INTERFACE pragmas would be ignored with a warning,
+    so they go. With external weights the loader writes the weight arrays, so no kernel may bind
+    them to a ROM (no write port); the top binds their storage instead (hwsizing.weight_storage)."""
+    f = firmware / f"{PROJECT}.cpp"
+    f.write_text(_INTERFACE.sub("", f.read_text()))
+    if not external:
+        return
+    for f in sorted(firmware.rglob("*")):
+        if f.suffix in (".h", ".cpp") and f.is_file():
+            text = f.read_text()
+            new = ROM_BINDING.sub(lambda m: m.group(0)[:len(m.group(0)) - len(m.group(0).lstrip())]
+                                  + "// nnaccel: ROM binding removed, the weight loader writes this array\n", text)
+            if new != text:
+                f.write_text(new)
