@@ -148,3 +148,59 @@ def test_pynq_driver_code_path(ip, mlp_models, ref_root, monkeypatch):
     cell.attach(d, dma=dma)
     cell.load_weights()
     assert np.array_equal(cell.predict(x), ref_a)
+
+
+# ---- fault injection: the image changes in DDR after the driver's check (BAD_CRC) ----
+
+def _payload_bits(d) -> int:
+    import struct
+
+    return struct.unpack_from("<I", (d / "weights.bin").read_bytes(), 16)[0] * 8
+
+
+def test_c_driver_device_crc_failure_then_good_load(ip, mlp_models, ref_root, tmp_path):
+    """The C driver checks the image (host CRC-32 fine), the simulated device flips one payload
+    bit in DDR as the LOAD starts, and the IP's own CRC-32 check refuses it: BAD_CRC, no valid
+    weights left, a RUN refused with NO_WEIGHTS; the next good load is bit-exact with hls4ml."""
+    kind, d, img_b, tools = ip
+    x = samples(5, seed=21)
+    ref_a, ref_b = references(ip, mlp_models, ref_root, x)
+    x.tofile(tmp_path / "x.f32")
+    status, res = run_host(tools, "load", d / "weights.bin", "flip-weights", 32 * 8 + 5, "load", img_b, "status",
+                           "predict-f32", tmp_path / "x.f32", tmp_path / "y", "load", img_b,
+                           "predict-f32", tmp_path / "x.f32", tmp_path / "y")
+    assert status == 1
+    bad, st, refused, good, run = res[2:]
+    assert bad["starts"] == "1", "the image passed the driver's own check and reached the device"
+    assert "device_error=9 (BAD_CRC)" in bad["line"] and "fails its CRC-32" in bad["line"], bad["line"]
+    assert int(st["status"], 0) & 1 == 0 and st["weights_loaded"] == "0", "fail-closed: WEIGHTS_VALID clear"
+    assert "no weights loaded" in refused["line"] and refused["starts"] == "0"
+    assert good["rc"] == 0 and run["rc"] == 0, run["line"]
+    assert np.array_equal(np.fromfile(tmp_path / "y", np.float32).reshape(ref_b.shape), ref_b)
+
+
+def test_python_driver_device_crc_failure_then_good_load(ip, mlp_models, ref_root):
+    from nnaccel_driver import DeviceNoWeightsError, NoWeightsError, WeightsCrcError
+
+    kind, d, img_b, _ = ip
+    x = samples(5, seed=22)
+    ref_a, ref_b = references(ip, mlp_models, ref_root, x)
+    acc = simulate(d)
+    acc.load_weights(img_b)
+    assert np.array_equal(acc.predict(x), ref_b)
+    acc.sim.flip_weights_on_load(32 * 8 + _payload_bits(d) - 1)  # the payload's last bit
+    with pytest.raises(WeightsCrcError, match="BAD_CRC") as e:
+        acc.load_weights()
+    assert e.value.name == "BAD_CRC" and not acc.weights_loaded
+    assert acc.sim.counters()["csim_faults"] == 0
+    starts = acc.sim.counters()["starts"]
+    with pytest.raises(NoWeightsError):
+        acc.predict(x)
+    assert acc.sim.counters()["starts"] == starts
+    acc.weights_loaded = True  # bypass the driver: the IP itself kept no valid weights
+    with pytest.raises(DeviceNoWeightsError):
+        acc.predict(x)
+    assert not acc.status()["STATUS"] & acc.desc.status_bits["WEIGHTS_VALID"]
+    acc.load_weights()
+    assert np.array_equal(acc.predict(x), ref_a), kind
+    assert acc.sim.counters()["bus_faults"] == 0

@@ -45,7 +45,7 @@ def test_register_semantics(root):
     done_reads = [v for v in seen if v & 0x2]
     assert len(done_reads) == 1, "ap_done is cleared by the read that returns it"
     assert done_reads[0] & 0x8 and done_reads[0] & 0x4 and not done_reads[0] & 0x1
-    assert rd(IDENT) == 0x4E4E4102
+    assert rd(IDENT) == 0x4E4E4102, "IDENT of register map version 2 (docs/contracts.md)"
     assert rd(IDENT + 4) == 1 and rd(IDENT + 4) == 0, "_ap_vld is clear on read"
     assert rd(0x60) == 6, "COMMAND 0 answers BAD_COMMAND"
 
@@ -207,6 +207,8 @@ def test_python_driver_timeouts_and_faults(root):
     with pytest.raises(DeviceError, match="NO_WEIGHTS") as e:
         acc.predict(x)
     assert e.value.code == 5
+    assert not acc.weights_loaded, "a device that answers NO_WEIGHTS has none: the driver follows it"
+    acc.load_weights()
     acc.sim.stall(True)
     with pytest.raises(AccelTimeoutError):
         acc.predict(x)
@@ -385,3 +387,47 @@ def test_python_lite_pads_to_whole_registers(root):
     acc._run_lite(np.arange(6, dtype=np.uint8), 1)
     base = acc.desc.lite_in_offset
     assert writes == [(base, 0x03020100), (base + 4, 0x0504)]
+
+
+# ---- device-side CRC failure (register map 2, BAD_CRC): fail-closed through both drivers ----
+
+def test_c_driver_device_crc_failure_leaves_no_weights(fake, tmp_path):
+    """The image passes the driver's check, then a bit flips in DDR before the core reads it:
+    BAD_CRC, no weights on the device, no RUN until a good load."""
+    ip, _, tools = fake
+    x = np.random.default_rng(6).standard_normal((3, FAKE_IN)).astype(np.float32)
+    x.tofile(tmp_path / "x.f32")
+    (tmp_path / "a.bin").write_bytes(fake_image(0.5))
+    status, res = run_host(tools, "load", tmp_path / "a.bin", "flip-weights", 32 * 8 + 3, "load", tmp_path / "a.bin",
+                           "status", "predict-f32", tmp_path / "x.f32", tmp_path / "y",
+                           "load", tmp_path / "a.bin", "predict-f32", tmp_path / "x.f32", tmp_path / "y")
+    assert status == 1
+    bad, st, refused, good, run = res[2:]
+    assert bad["starts"] == "1" and "fails its CRC-32" in bad["line"] and "device_error=9 (BAD_CRC)" in bad["line"]
+    assert int(st["status"], 0) & 1 == 0 and st["weights_loaded"] == "0" and st["last_error"] == "9"
+    assert "no weights loaded" in refused["line"] and refused["starts"] == "0"
+    assert good["rc"] == 0 and run["rc"] == 0, run["line"]
+    assert np.array_equal(np.fromfile(tmp_path / "y", np.float32).reshape(3, -1), fake_expected(x, 0.5))
+
+
+def test_python_driver_device_crc_failure_leaves_no_weights(fake):
+    from nnaccel_driver import DeviceNoWeightsError, NoWeightsError, WeightsCrcError
+
+    ip, lib, _ = fake
+    acc = simulate(ip, csim_library=lib)
+    x = np.random.default_rng(7).standard_normal((3, FAKE_IN)).astype(np.float32)
+    acc.load_weights(fake_image(0.5))
+    acc.sim.flip_weights_on_load(32 * 8 + 45)
+    starts = acc.sim.counters()["starts"]
+    with pytest.raises(WeightsCrcError, match="BAD_CRC") as e:
+        acc.load_weights(fake_image(-1.0))
+    assert e.value.code == 9 and acc.sim.counters()["starts"] == starts + 1 and not acc.weights_loaded
+    with pytest.raises(NoWeightsError, match="no weights loaded"):
+        acc.predict(x)
+    assert acc.sim.counters()["starts"] == starts + 1, "refused without starting the core"
+    acc.weights_loaded = True  # the device itself refuses too: it kept no weights
+    with pytest.raises(DeviceNoWeightsError) as e:
+        acc.predict(x)
+    assert e.value.code == 5 and not acc.weights_loaded
+    acc.load_weights(fake_image(-1.0))
+    assert np.array_equal(acc.predict(x), fake_expected(x, -1.0))

@@ -93,7 +93,9 @@ def model_context(ip_dir: Path) -> dict:
         "payload_bytes": {k: enc[k]["payload_bytes"] for k in ("native", "float32")},
         "image_bytes": {k: enc[k]["image_bytes"] for k in ("native", "float32")},
         "n_values": layout["n_values"], "commands": regmap["commands"], "status_bits": regmap["status_bits"],
-        "regs": regs, "device_errors": table,
+        "regs": regs, "device_errors": table, "regmap_version": regmap["version"],
+        # codes the driver acts on, by their names in regmap.json; an IP without one gets the sentinel
+        "error_code": lambda name: f"{codes[name]}u" if name in codes else "NNA_CODE_ABSENT",
     }
 
 

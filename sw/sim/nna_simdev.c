@@ -59,7 +59,8 @@ struct nna_sim {
     size_t *packets; /* byte length of each output packet (TLAST boundaries) queued in out_fifo */
     size_t n_packets, cap_packets;
     /* faults */
-    int stall, stall_dma, flip_armed, force_error_armed;
+    int stall, stall_dma, flip_armed, force_error_armed, flip_weights_armed;
+    uint64_t flip_weights_bit;
     uint32_t force_error, dma_error_bits[2]; /* [0] MM2S, [1] S2MM */
     uint64_t flip_addr;
     unsigned flip_bit;
@@ -140,6 +141,12 @@ static void begin(nna_sim_t *s) {
         s->flip_armed = 0;
         nna_sim_fault_flip_ddr(s, s->flip_addr, s->flip_bit);
     }
+    if (s->flip_weights_armed && (s->run_command & s->cfg.cmd_load_weights)) {
+        const uint64_t a = addr64(s->run_w) + s->flip_weights_bit / 8u;
+        s->flip_weights_armed = 0;
+        if (nna_sim_fault_flip_ddr(s, a, (unsigned)(s->flip_weights_bit % 8u)) != 0)
+            set_fault(s, "weight-image flip at 0x%llx is outside DDR", (unsigned long long)a);
+    }
 }
 
 /* The weights port reads the header, then as much payload as the header announces. */
@@ -182,11 +189,8 @@ static int compute(nna_sim_t *s) {
         s->pending_regs[4] = 0;
         return 1;
     }
-    if (run && c->interface == 0 && s->in_fifo.len < in_sz) {
-        /* the core reads in_stream only when it has weights (or loads them in this start) */
-        const int will_read = load || !c->external_weights || (s->outregs[0] & s->cfg.status_weights_valid);
-        if (will_read) return 0; /* waiting for in_stream */
-    }
+    /* every RUN reads its n_samples * n_inputs words from in_stream: a refused one drains them */
+    if (run && c->interface == 0 && s->in_fifo.len < in_sz) return 0; /* waiting for in_stream */
     if (load && c->external_weights) w = weight_ptr(s, &wtmp);
     if (run) {
         if (c->interface == 2) {
@@ -217,10 +221,8 @@ static int compute(nna_sim_t *s) {
         s->counters[NNA_SIM_CSIM_FAULTS]++;
         set_fault(s, "nnaccel_csim_start returned %d", rc);
     }
-    if (stream_in) { /* the core consumed the inputs of the samples it processed */
-        size_t used = (size_t)s->pending_regs[4] * c->n_inputs * c->in_bytes;
-        bytes_pop(&s->in_fifo, NULL, used < s->in_fifo.len ? used : s->in_fifo.len);
-    }
+    if (stream_in) /* processed or drained: the core consumed the whole RUN's input */
+        bytes_pop(&s->in_fifo, NULL, in_sz < s->in_fifo.len ? in_sz : s->in_fifo.len);
     if (stream_out) {
         size_t produced = (size_t)s->pending_regs[4] * c->n_outputs * c->out_bytes;
         if (produced) {
@@ -556,8 +558,12 @@ void nna_sim_fault_flip_on_start(nna_sim_t *s, uint64_t addr, unsigned bit) {
     s->flip_bit = bit;
     s->flip_armed = 1;
 }
+void nna_sim_fault_flip_weights_on_load(nna_sim_t *s, uint64_t bit) {
+    s->flip_weights_bit = bit;
+    s->flip_weights_armed = 1;
+}
 void nna_sim_fault_clear(nna_sim_t *s) {
-    s->stall = s->stall_dma = s->flip_armed = s->force_error_armed = 0;
+    s->stall = s->stall_dma = s->flip_armed = s->force_error_armed = s->flip_weights_armed = 0;
     s->dma_error_bits[0] = s->dma_error_bits[1] = 0;
     s->fault[0] = '\0';
 }

@@ -114,7 +114,7 @@ def fake_ip(interface: str, root: Path) -> tuple[Path, Path]:
     key = ("fake", interface)
     if key in _cache:
         return _cache[key]
-    from nnaccel.regmap import build_regmap
+    from nnaccel.regmap import ERRORS, IDENT, build_regmap
 
     lite = 2 if interface == "axi_lite" else 0
     d = root / f"fake-{interface}"
@@ -133,7 +133,8 @@ def fake_ip(interface: str, root: Path) -> tuple[Path, Path]:
         (d / name).write_text(json.dumps(data, indent=1))
     (d / "weights.bin").write_bytes(fake_image(0.5))
     src = HERE / "fake_csim.c"
-    flags = [f"-DN_IN={FAKE_IN}", f"-DN_OUT={FAKE_OUT}", f"-DFP={FAKE_FP:#x}", f"-DLITE_MAX={lite}"]
+    flags = [f"-DN_IN={FAKE_IN}", f"-DN_OUT={FAKE_OUT}", f"-DFP={FAKE_FP:#x}", f"-DLITE_MAX={lite}",
+             f"-DIDENT={IDENT:#x}", *(f"-DERR_{name}={code}" for name, code in ERRORS.items())]
     lib = d / ("libfake-" + hashlib.sha256(src.read_bytes() + " ".join(flags).encode()).hexdigest()[:12] + ".so")
     subprocess.run(["cc", "-std=c99", "-O1", "-shared", "-fPIC", *flags, "-o", str(lib), str(src)], check=True)
     _cache[key] = (d, lib)

@@ -12,6 +12,9 @@
  *     stall on|off          simulated core never finishes a start
  *     stall-dma on|off      simulated DMA never finishes a transfer
  *     force-error CODE      next start ends with LAST_ERROR = CODE
+ *     flip-weights BIT      when the next LOAD starts, flip bit BIT of the image in simulated DDR
+ *                           (after the driver's check, before the core reads it)
+ *     status                print STATUS, LAST_ERROR, SAMPLES_DONE and the driver's weights_loaded
  *     trace on|off          log register accesses of the simulated device
  *     show OUT              print the float outputs of a predict-f32 OUT file (demo)
  * One line per operation: "<op> rc=<code> (<message>) writes=<register writes> starts=<starts>".
@@ -102,7 +105,7 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | irq on|off |"
                         " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
-                        " force-error CODE | trace on|off | show OUT]...\n",
+                        " force-error CODE | flip-weights BIT | status | trace on|off | show OUT]...\n",
                 argv[0]);
         return 2;
     }
@@ -118,7 +121,10 @@ int main(int argc, char **argv) {
     for (i = 2; i < argc;) {
         const char *op = argv[i++];
         uint64_t w0 = nna_sim_counter(hal.sim, NNA_SIM_REG_WRITES), s0 = nna_sim_counter(hal.sim, NNA_SIM_STARTS);
-        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0) ? 2 : 1;
+        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0) ? 2
+                   : strcmp(op, "status") == 0                                      ? 0
+                                                                                    : 1;
+        char extra[160] = "";
         if (i + need > argc) {
             fprintf(stderr, "nna_host: %s needs %d argument(s)\n", op, need);
             return 2;
@@ -150,6 +156,14 @@ int main(int argc, char **argv) {
         } else if (strcmp(op, "force-error") == 0) {
             nna_sim_fault_force_error(hal.sim, (uint32_t)strtoul(argv[i], NULL, 0));
             rc = NNA_OK;
+        } else if (strcmp(op, "flip-weights") == 0) {
+            nna_sim_fault_flip_weights_on_load(hal.sim, strtoull(argv[i], NULL, 0));
+            rc = NNA_OK;
+        } else if (strcmp(op, "status") == 0) {
+            uint32_t st = 0, le = 0, sd = 0;
+            rc = nna_read_status(&dev, &st, &le, &sd);
+            snprintf(extra, sizeof extra, " status=0x%x last_error=%u samples_done=%u weights_loaded=%u",
+                     (unsigned)st, (unsigned)le, (unsigned)sd, (unsigned)dev.weights_loaded);
         } else if (strcmp(op, "trace") == 0) {
             nna_sim_set_trace(hal.sim, on_off(argv[i]));
             rc = NNA_OK;
@@ -162,7 +176,8 @@ int main(int argc, char **argv) {
         printf("%s rc=%d (%s) writes=%llu starts=%llu", op, rc, nna_strerror(rc),
                (unsigned long long)(nna_sim_counter(hal.sim, NNA_SIM_REG_WRITES) - w0),
                (unsigned long long)(nna_sim_counter(hal.sim, NNA_SIM_STARTS) - s0));
-        if (rc == NNA_ERR_DEVICE)
+        printf("%s", extra);
+        if (rc == NNA_ERR_DEVICE || rc == NNA_ERR_DEVICE_CRC)
             printf(" device_error=%u (%s)", (unsigned)dev.last_device_error,
                    nna_device_error_name(&NNA_MODEL, dev.last_device_error));
         if (rc == NNA_ERR_DMA) printf(" dmasr=0x%x", (unsigned)dev.last_dma_status);

@@ -31,7 +31,7 @@ static unsigned argmax(const float *v, unsigned n) {
 static int report_rc(const char *what, int rc) {
     if (rc == NNA_OK) return 0;
     ST_PRINTF("%s: error %d: %s", what, rc, nna_strerror(rc));
-    if (rc == NNA_ERR_DEVICE)
+    if (rc == NNA_ERR_DEVICE || rc == NNA_ERR_DEVICE_CRC)
         ST_PRINTF(" (LAST_ERROR %u %s)", (unsigned)dev.last_device_error,
                   nna_device_error_name(&MODEL, dev.last_device_error));
     ST_PRINTF("\r\n");

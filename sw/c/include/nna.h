@@ -27,11 +27,12 @@ extern "C" {
 #endif
 
 #define NNA_LIB_VERSION "1.0.0"
-#define NNA_REGMAP_VERSION 1u
+#define NNA_REGMAP_VERSION 2u /* register map this library drives; <top>_model.h must match */
 #define NNA_IMAGE_MAGIC 0x57414E4Eu /* "NNAW" */
 #define NNA_IMAGE_VERSION 1u
 #define NNA_IMAGE_HEADER_BYTES 32u
 #define NNA_REG_ABSENT 0xFFFFFFFFu /* register not present in this IP's map */
+#define NNA_CODE_ABSENT 0xFFFFFFFFu /* LAST_ERROR code not defined by this IP's map */
 
 /* ---- status codes: every function returns one; nna_strerror() names it ---- */
 typedef enum {
@@ -57,6 +58,8 @@ typedef enum {
     NNA_ERR_MEM_SMALL,        /* the DMA work memory cannot hold one sample / the image */
     NNA_ERR_SAMPLES,          /* the core processed fewer samples than asked */
     NNA_ERR_HAL,              /* the hardware access layer failed (see its own message) */
+    NNA_ERR_DEVICE_CRC,       /* the core read a payload that fails the header's CRC-32 (the image changed in
+                                 memory after the host's check): the core has NO valid weights now */
     NNA_ERR__COUNT
 } nna_status_t;
 
@@ -104,6 +107,7 @@ typedef struct {
     uint32_t image_values;
     uint32_t cmd_load_weights, cmd_run;
     uint32_t status_weights_valid, status_weights_external; /* bit masks */
+    uint32_t err_no_weights, err_bad_crc; /* LAST_ERROR codes the driver acts on (NNA_CODE_ABSENT if undefined) */
     nna_regmap_t regs;
     const char *const *device_errors; /* LAST_ERROR code -> name */
     uint32_t n_device_errors;
@@ -170,7 +174,10 @@ int nna_enable_irq(nna_dev_t *dev, int enable);
 /* Checks a weight image against the model without touching any device:
  * length, magic, version, fingerprint, encoding, bus width, payload length, value count, CRC-32. */
 int nna_check_image(const nna_model_t *model, const void *image, size_t len);
-/* nna_check_image, then (only if it passed) DMA the image and run LOAD_WEIGHTS. */
+/* nna_check_image, then (only if it passed) DMA the image and run LOAD_WEIGHTS.
+ * A header the core refuses (NNA_ERR_DEVICE) leaves the previous weights loaded. A payload the core
+ * reads with a wrong CRC-32 (NNA_ERR_DEVICE_CRC) leaves it with none: the core cleared WEIGHTS_VALID
+ * before overwriting them, so every predict fails with NNA_ERR_NO_WEIGHTS until a load succeeds. */
 int nna_load_weights(nna_dev_t *dev, const void *image, size_t len);
 
 /* Raw words in the IP's input/output word types (model->in_word / out_word), n_samples of them.

@@ -31,6 +31,8 @@ static const char *const status_names[NNA_ERR__COUNT] = {
     "the DMA work memory is too small",
     "the core processed fewer samples than requested",
     "hardware access layer failure",
+    "the core read a weight payload that fails its CRC-32, changed in memory after the host check: "
+    "the core has no valid weights now, load again",
 };
 
 const char *nna_strerror(int status) {
@@ -136,11 +138,24 @@ static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0
 }
 
 static int finish(nna_dev_t *d, uint64_t t0) {
+    const nna_model_t *m = d->model;
     int rc = wait_done(d, t0);
     d->last_start_us = elapsed(d, t0);
     if (rc != NNA_OK) return rc;
-    d->last_device_error = rd(d, d->model->regs.last_error);
-    return d->last_device_error ? NNA_ERR_DEVICE : NNA_OK;
+    d->last_device_error = rd(d, m->regs.last_error);
+    if (d->last_device_error == 0) return NNA_OK;
+    /* Both codes mean the core holds no valid weights (a BAD_CRC load overwrote them before the
+     * check could fail): say so here, whatever the caller assumed, so no RUN is sent until a
+     * load succeeds. */
+    if (d->last_device_error == m->err_bad_crc) {
+        d->weights_loaded = 0;
+        return NNA_ERR_DEVICE_CRC;
+    }
+    if (d->last_device_error == m->err_no_weights) {
+        d->weights_loaded = 0;
+        return NNA_ERR_NO_WEIGHTS;
+    }
+    return NNA_ERR_DEVICE;
 }
 
 static int start_and_wait(nna_dev_t *d, uint32_t command, uint32_t n_samples) {
@@ -251,6 +266,7 @@ int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
         dev->weights_loaded = (rd(dev, m->regs.status) & m->status_weights_valid) != 0;
         return rc;
     }
+    if (rc == NNA_ERR_DEVICE_CRC) return rc; /* finish() cleared weights_loaded: fail closed */
     if (rc != NNA_OK) {
         dev->weights_loaded = 0; /* timeout / busy: the load may have been half done */
         return rc;

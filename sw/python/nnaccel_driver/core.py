@@ -13,8 +13,8 @@ import numpy as np
 
 from . import words
 from .description import Description
-from .errors import (AccelTimeoutError, BusyError, DeviceError, DmaError, DriverError, IdentError, ImageError,
-                     InputShapeError)
+from .errors import (AccelTimeoutError, BusyError, DeviceError, DeviceNoWeightsError, DmaError, DriverError,
+                     IdentError, ImageError, InputShapeError, NoWeightsError, WeightsCrcError)
 from .image import check_image
 
 # Vitis HLS ap_ctrl_hs control bits (CTRL) and interrupt bits (ISR/IER): the tool's convention.
@@ -127,7 +127,17 @@ class Accelerator:
         err = self._rd("LAST_ERROR")
         if err:
             name = self.desc.error_name(err)
-            raise DeviceError(f"{what}: the accelerator reported {name} (LAST_ERROR {err})", err, name)
+            msg = f"{what}: the accelerator reported {name} (LAST_ERROR {err})"
+            # both mean the device holds no valid weights (BAD_CRC: the load overwrote them before
+            # the check failed): no RUN goes out until a load succeeds
+            if name == "BAD_CRC":
+                self.weights_loaded = False
+                raise WeightsCrcError(msg + "; the weight image changed in memory after the driver checked it, "
+                                      "and the device now has no valid weights: load a good image", err, name)
+            if name == "NO_WEIGHTS":
+                self.weights_loaded = False
+                raise DeviceNoWeightsError(msg + "; call load_weights() first", err, name)
+            raise DeviceError(msg, err, name)
 
     def _start(self, command: int, n_samples: int, what: str) -> None:
         self._finish(self._kick(command, n_samples), what)
@@ -199,6 +209,8 @@ class Accelerator:
         valid = self.desc.status_bits["WEIGHTS_VALID"]
         try:
             self._start(self.desc.commands["LOAD_WEIGHTS"], 0, "load_weights")
+        except WeightsCrcError:
+            raise  # _finish cleared weights_loaded: fail closed, whatever STATUS says
         except DeviceError:
             # the core refused the image (header checks) and keeps the weights it had: STATUS of
             # this start says whether those are valid
@@ -246,7 +258,7 @@ class Accelerator:
         """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints."""
         d = self.desc
         if d.external and not self.weights_loaded:
-            raise DriverError("predict: no weights loaded; call load_weights() first")
+            raise NoWeightsError("predict: no weights loaded; call load_weights() first")
         n = len(in_words)
         out = np.zeros((n, d.n_outputs), dtype=f"<u{d.out_word.bytes}")
         cap = self._samples_per_start()

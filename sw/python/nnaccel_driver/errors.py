@@ -22,6 +22,21 @@ class DeviceError(DriverError):
         self.name = name
 
 
+class NoWeightsError(DriverError):
+    """The accelerator holds no valid weights: load_weights() first. Raised before any start when
+    the driver knows it, and as DeviceNoWeightsError when the device answers a RUN with NO_WEIGHTS."""
+
+
+class DeviceNoWeightsError(DeviceError, NoWeightsError):
+    """The device answered a RUN with LAST_ERROR NO_WEIGHTS."""
+
+
+class WeightsCrcError(DeviceError):
+    """The device read a weight payload whose CRC-32 differs from the header's (LAST_ERROR BAD_CRC):
+    the image changed in memory after the driver checked it. The device cleared WEIGHTS_VALID
+    before overwriting its weights, so it now has none: load a good image before the next predict."""
+
+
 class DmaError(DriverError):
     """The AXI DMA reported an error (DMASR error bits)."""
 

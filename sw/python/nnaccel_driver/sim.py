@@ -6,7 +6,8 @@
     acc = simulate("ip_dir")          # builds what it needs (host only: a C compiler, nnaccel)
     acc.load_weights()                # the IP's own weights.bin
     y = acc.predict(x)
-    acc.sim.stall(True)               # fault injection
+    acc.sim.stall(True)               # fault injection (also force_error, dma_error, flip_ddr,
+                                      # flip_on_start, flip_weights_on_load)
 """
 from __future__ import annotations
 
@@ -111,6 +112,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "nna_sim_fault_dma_error": ([P, I, U32], None),
         "nna_sim_fault_flip_ddr": ([P, U64, ctypes.c_uint], I),
         "nna_sim_fault_flip_on_start": ([P, U64, ctypes.c_uint], None),
+        "nna_sim_fault_flip_weights_on_load": ([P, U64], None),
         "nna_sim_fault_clear": ([P], None),
         "nna_sim_counter": ([P, I], U64),
         "nna_sim_last_fault": ([P], ctypes.c_char_p),
@@ -203,6 +205,11 @@ class SimDevice:
 
     def flip_on_start(self, addr: int, bit: int) -> None:
         self._lib.nna_sim_fault_flip_on_start(self._h, addr, bit)
+
+    def flip_weights_on_load(self, bit: int) -> None:
+        """When the next LOAD starts, flip bit `bit` (from the first byte at WEIGHTS_ADDR) of the
+        image in DDR: memory corrupted between the driver's check and the core's read."""
+        self._lib.nna_sim_fault_flip_weights_on_load(self._h, bit)
 
     def clear_faults(self) -> None:
         self._lib.nna_sim_fault_clear(self._h)
