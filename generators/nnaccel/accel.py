@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, regmap as rm, render, swgen
+from . import __version__, hls, regmap as rm, render, report as rpt, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
+from .layer_facts import model_facts
 from .staging import staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
@@ -82,6 +83,9 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         hm = hls.convert(cfg, prj)
         if cfg.external:
             hls.make_value_independent(hm)
+        facts = model_facts(hm, cfg.io_type)
+        # refuse before the seconds of compiling a reference the board could never hold
+        rpt.guard(rpt.build(facts, _estimate_basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
 
         in_port = hls.data_port(hm.get_input_variables()[0])
         out_port = hls.data_port(hm.get_output_variables()[0])
@@ -136,9 +140,32 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
                 (stage / "tb").mkdir(exist_ok=True)
                 np.save(stage / "tb" / f"{name}.npy", data)
         render.write_json(stage / "nnaccel.json", description)
+        image_bytes = (stage / "weights.bin").stat().st_size if cfg.external else None
+        estimates = rpt.build(facts, description, (hls_dir / f"{cfg.top}.cpp").read_text(), image_bytes,
+                              wimage.HEADER_BYTES)
+        rpt.guard(estimates, cfg.external, cfg.allow_over_budget)  # now with the m_axi buffers
+        rpt.write(stage, estimates)
+        report["estimate"] = estimates
+        log(_estimate_line(estimates))
         swgen.write_model_header(stage, stage)  # the drivers' per-model facts, generated with the IP
         write_core(stage, cfg, description)
     return IpResult(out_dir=out_dir, description=description, report=report)
+
+
+def _estimate_basis(cfg: Config) -> dict:
+    """The description keys the estimates read, before the description exists."""
+    return {"top": cfg.top, "part": cfg.part, "board": cfg.board, "bus_width": cfg.bus_width,
+            "clock_period": cfg.clock_period, "io_type": cfg.io_type, "interface": cfg.interface,
+            "weights": cfg.weights}
+
+
+def _estimate_line(rep: dict) -> str:
+    t = rep["total"]
+    if not rep["budget"]:
+        return f"nnaccel: estimate {t['dsp']} DSP, {t['bram18']} BRAM18, {t['lut']} LUT; {rep['budget_note']}"
+    u = rep["utilisation"]
+    return (f"nnaccel: estimate {t['dsp']} DSP ({u['dsp']} %), {t['bram18']} BRAM18 ({u['bram18']} %), "
+            f"{t['lut']} LUT ({u['lut']} %) of {rep['budget_board']}; details: report.md")
 
 
 def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference: bool = True) -> dict:
@@ -200,7 +227,8 @@ def write_core(stage: Path, cfg: Config, description: dict) -> Path:
         "files": description["files"],
         "hls_sources": [f for f in hls_files if f.endswith(".cpp")],
         "hls_headers": [f for f in hls_files if f.endswith(".h")],
-        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin"]
+        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin",
+                                   "report.json", "report.md"]
                        if (stage / f).is_file()],
         "csim_files": rel((stage / "csim").rglob("*")),
         "tb_files": rel((stage / "tb").rglob("*")) if (stage / "tb").is_dir() else [],

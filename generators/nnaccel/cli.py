@@ -14,6 +14,7 @@ USAGE = """nnaccel: Keras model -> Vitis HLS accelerator IP with run-time progra
   nnaccel csim DIR --input X.npy --output Y.npy [--weights IMAGE.bin]
   nnaccel check DIR           run the stored test vectors, compare bit for bit
   nnaccel boards              list the boards
+  nnaccel report DIR [--png FILE] [--csynth FILE]   estimated resources/latency vs the board
   nnaccel header DIR -o OUT   C headers for the drivers and the self-test app
   nnaccel port-qkeras ARCH.json WEIGHTS.h5 -o OUT.keras   QKeras MLP -> Keras 3 + hls config
 """
@@ -130,6 +131,9 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("port-qkeras", help="port a QKeras MLP to Keras 3", add_help=False)
     q.add_argument("rest", nargs=argparse.REMAINDER)
     q.set_defaults(func=_cmd_port_qkeras)
+    from .report import register as register_report
+
+    register_report(sub)
     return p
 
 
