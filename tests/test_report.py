@@ -108,6 +108,15 @@ def test_jet_example_estimates(tmp_path):
     assert [lay["reuse_factor"] for lay in rep["layers"] if lay["n_mult_call"]][:3] == [64, 64, 64]
     buf = {b["bundle"]: b for b in rep["m_axi_buffers"]}
     assert buf["gmem_w"]["bits"] == 16 * 256 * 128  # 16 outstanding x 256 beats x 128 bits
+    # README.md's table shows these figures: keep it true
+    from conftest import REPO
+
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| jet MLP |"))
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    t = rep["total"]
+    assert [int(c.split()[0].replace(",", "")) for c in cells[:4]] == [t["dsp"], t["bram18"], t["lut"], t["ff"]]
+    assert cells[4] == f"{rep['layer_totals']['latency']} cycles" and cells[5] == f"{rep['layer_totals']['interval']} cycles"
+    assert cells[6].startswith(f"{rep['reload']['cycles']} cycles")
 
 
 def test_m_axi_buffers_read_the_pragmas_with_vitis_defaults():

@@ -49,13 +49,17 @@ def m_axi_bundles(top_cpp: str) -> dict:
     return bundles
 
 
+def m_axi_buffers_of_text(top_cpp: str, bus_width: int) -> list[dict]:
+    return est.m_axi_buffers(m_axi_bundles(top_cpp), bus_width)
+
+
 def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int | None, header_bytes: int) -> dict:
     """Assemble the report from layer facts, the IP description and the emitted top."""
     part, board = description["part"], description.get("board")
     budget, budget_board, note = budget_for(board, part)
     family = dsp_family(budget, part)
     per, totals = est.model_estimate(layers, family)
-    buffers = est.m_axi_buffers(m_axi_bundles(top_cpp), description["bus_width"])
+    buffers = m_axi_buffers_of_text(top_cpp, description["bus_width"])
     ip_total = {k: totals[k] for k in ("dsp", "lut", "ff", "lutram")}
     ip_total["bram18"] = totals["bram18"] + sum(b["bram18"] for b in buffers)
     rep = {
