@@ -235,3 +235,21 @@ def test_allow_over_budget_must_be_a_boolean(mlp_models):
 
     with pytest.raises(ConfigError, match="allow_over_budget"):
         build_config({"model": str(mlp_models[0]), "allow_over_budget": "maybe"})
+
+
+def test_cli_refusal_is_one_line_and_writes_nothing(jet, tmp_path):
+    out = tmp_path / "ip"
+    r = subprocess.run([sys.executable, "-m", "nnaccel", "ip", str(jet), "-o", str(out), "--set", "board=ultra96v2",
+                        "--set", "tb_samples=0"], capture_output=True, text=True)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "4,256 DSPs" in lines[0] and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_report_help_describes_every_option():
+    r = subprocess.run([sys.executable, "-m", "nnaccel", "report", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for option in ("--png", "--csynth", "dir"):
+        assert option in r.stdout
+    assert "% of the board" in r.stdout and "csynth.xml" in r.stdout

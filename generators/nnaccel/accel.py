@@ -85,7 +85,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
             hls.make_value_independent(hm)
         facts = model_facts(hm, cfg.io_type)
         # refuse before the seconds of compiling a reference the board could never hold
-        rpt.guard(rpt.build(facts, _estimate_basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
+        rpt.guard(rpt.build(facts, rpt.basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
 
         in_port = hls.data_port(hm.get_input_variables()[0])
         out_port = hls.data_port(hm.get_output_variables()[0])
@@ -146,26 +146,10 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True) -
         rpt.guard(estimates, cfg.external, cfg.allow_over_budget)  # now with the m_axi buffers
         rpt.write(stage, estimates)
         report["estimate"] = estimates
-        log(_estimate_line(estimates))
+        log(rpt.summary_line(estimates))
         swgen.write_model_header(stage, stage)  # the drivers' per-model facts, generated with the IP
         write_core(stage, cfg, description)
     return IpResult(out_dir=out_dir, description=description, report=report)
-
-
-def _estimate_basis(cfg: Config) -> dict:
-    """The description keys the estimates read, before the description exists."""
-    return {"top": cfg.top, "part": cfg.part, "board": cfg.board, "bus_width": cfg.bus_width,
-            "clock_period": cfg.clock_period, "io_type": cfg.io_type, "interface": cfg.interface,
-            "weights": cfg.weights}
-
-
-def _estimate_line(rep: dict) -> str:
-    t = rep["total"]
-    if not rep["budget"]:
-        return f"nnaccel: estimate {t['dsp']} DSP, {t['bram18']} BRAM18, {t['lut']} LUT; {rep['budget_note']}"
-    u = rep["utilisation"]
-    return (f"nnaccel: estimate {t['dsp']} DSP ({u['dsp']} %), {t['bram18']} BRAM18 ({u['bram18']} %), "
-            f"{t['lut']} LUT ({u['lut']} %) of {rep['budget_board']}; details: report.md")
 
 
 def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference: bool = True) -> dict:

@@ -82,6 +82,22 @@ def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int 
     return rep
 
 
+def basis(cfg) -> dict:
+    """The description keys the estimates read, before the description exists."""
+    return {"top": cfg.top, "part": cfg.part, "board": cfg.board, "bus_width": cfg.bus_width,
+            "clock_period": cfg.clock_period, "io_type": cfg.io_type, "interface": cfg.interface,
+            "weights": cfg.weights}
+
+
+def summary_line(rep: dict) -> str:
+    t = rep["total"]
+    if not rep["budget"]:
+        return f"nnaccel: estimate {t['dsp']} DSP, {t['bram18']} BRAM18, {t['lut']} LUT; {rep['budget_note']}"
+    u = rep["utilisation"]
+    return (f"nnaccel: estimate {t['dsp']} DSP ({u['dsp']} %), {t['bram18']} BRAM18 ({u['bram18']} %), "
+            f"{t['lut']} LUT ({u['lut']} %) of {rep['budget_board']}; details: report.md")
+
+
 def _largest(rep: dict, key: str) -> dict | None:
     layers = [lay for lay in rep["layers"] if lay["estimate"][key]]
     return max(layers, key=lambda lay: lay["estimate"][key]) if layers else None
