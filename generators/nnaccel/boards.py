@@ -249,6 +249,7 @@ def main_boards(argv: list[str] | None = None) -> int:
                                  f"{b.pl_clock['min_mhz']}-{b.pl_clock['max_mhz']} MHz"),
                     ("HP ports", f"{', '.join(b.hp_ports)} ({b.hp_width} bit)"), ("control", b.control_port),
                     ("DDR", f"0x{b.ddr['base']:x} + 0x{b.ddr['size']:x}"), ("PYNQ", "yes" if b.pynq else "no"),
+                    ("resources", ", ".join(f"{k} {v}" for k, v in b.resources.items()) if b.resources else "-"),
                     ("board files", b.board_files), ("file", str(b.path))]
             for k, v in rows:
                 print(f"{k:12} {v}")
