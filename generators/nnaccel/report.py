@@ -120,6 +120,9 @@ def guard(rep: dict, external: bool, allowed: bool) -> None:
         if external and lay["strategy"] == "latency":
             msg += ("; with external weights no multiplier can fold a constant weight, so the Latency strategy "
                     "needs one multiplier per multiplication")
+    buffers = sum(b["bram18"] for b in rep["m_axi_buffers"])
+    if key == "bram18" and buffers:
+        msg += f"; the m_axi read buffers take {buffers:,} of them (num_read_outstanding x max_read_burst_length)"
     rf = rep["suggested_reuse_factor"]
     if rf:
         msg += f"; try --set hls.Model.Strategy=Resource --set hls.Model.ReuseFactor={rf} (estimated to fit)"
