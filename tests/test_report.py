@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -106,8 +107,13 @@ def test_jet_example_estimates(tmp_path):
         if lay["n_mult_call"]:
             assert lay["estimate"]["dsp"] == math.ceil(lay["n_mult_call"] / lay["reuse_factor"])
     assert [lay["reuse_factor"] for lay in rep["layers"] if lay["n_mult_call"]][:3] == [64, 64, 64]
+    # the weights port's read buffer: outstanding x burst beats x 128 bits, as the emitted top pins them
+    top = (tmp_path / "ip" / "hls" / "nn_accel.cpp").read_text()
+    pragma = next(line for line in top.splitlines() if "m_axi" in line and "bundle=gmem_w" in line)
+    opts = dict(re.findall(r"(\w+)=(\d+)", pragma))
+    want = int(opts.get("num_read_outstanding", 16)) * int(opts.get("max_read_burst_length", 16)) * 128
     buf = {b["bundle"]: b for b in rep["m_axi_buffers"]}
-    assert buf["gmem_w"]["bits"] == 16 * 256 * 128  # 16 outstanding x 256 beats x 128 bits
+    assert buf["gmem_w"]["bits"] == want
     # README.md's table shows these figures: keep it true
     from conftest import REPO
 
