@@ -25,7 +25,9 @@ N_SEED = 50
 N_SAMPLES = 20
 
 # hls4ml configurations the models were checked with: a mix of strategies and reuse
-# factors, all with hls4ml's default model precision.
+# factors, all with hls4ml's default model precision. Four of the five are estimated to need
+# more DSPs than the ZU3EG has (KERAS_3layer at Latency / RF 1: 4,256), so their IPs are
+# generated with allow_over_budget: these tests are about bit-exactness, not fit.
 EXAMPLES = {
     "KERAS_3layer": ("io_parallel", {"Precision": MODEL_PRECISION, "ReuseFactor": 1, "Strategy": "Latency"}),
     "KERAS_3layer_batch_norm": ("io_parallel", {"Precision": MODEL_PRECISION, "ReuseFactor": 8, "Strategy": "Resource"}),
@@ -117,7 +119,7 @@ def example_ips(work):
             model = shared_path("example-models", f"{name}.json")
             built[name] = make_ip(model, work / "examples" / name, board=SEED_BOARD, io_type=io_type,
                                   interface="axi_master" if io_type == "io_parallel" else "axi_stream",
-                                  weights="external", hls=hls)
+                                  weights="external", hls=hls, allow_over_budget=True)
         return built[name]
 
     return get
@@ -222,7 +224,8 @@ def test_ip_layer_configuration_does_not_depend_on_the_weight_set(example_ips, w
     assert len(kernels) == 4 and all(v.nzeros > 0 for v in kernels)
 
     pruned_ip = make_ip(arch, work / "ip-from-95pruned", model_weights=str(h5), board=SEED_BOARD,
-                        io_type=io_type, interface="axi_master", weights="external", hls=hls)
+                        io_type=io_type, interface="axi_master", weights="external", hls=hls,
+                        allow_over_budget=True)
     for ip in (dense_ip, pruned_ip):
         assert _n_zeros(ip.out_dir / "hls" / "firmware" / "parameters.h") == [0, 0, 0, 0]
     assert _tree(pruned_ip.out_dir / "hls") == _tree(dense_ip.out_dir / "hls")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, hwsizing, progress, regmap as rm, render, swgen
+from . import __version__, hls, hwsizing, progress, regmap as rm, render, report as rpt, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
+from .layer_facts import model_facts
 from .staging import copy_tree, staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
@@ -92,6 +93,9 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
             hm = hls.convert(cfg, prj)
             if cfg.external:
                 hls.make_value_independent(hm)
+        facts = model_facts(hm, cfg.io_type)
+        # refuse before the seconds of compiling a reference the board could never hold
+        rpt.guard(rpt.build(facts, rpt.basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
 
         in_port = hls.data_port(hm.get_input_variables()[0])
         out_port = hls.data_port(hm.get_output_variables()[0])
@@ -146,6 +150,13 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
                 (stage / "tb").mkdir(exist_ok=True)
                 np.save(stage / "tb" / f"{name}.npy", data)
         render.write_json(stage / "nnaccel.json", description)
+        image_bytes = (stage / "weights.bin").stat().st_size if cfg.external else None
+        estimates = rpt.build(facts, description, (hls_dir / f"{cfg.top}.cpp").read_text(), image_bytes,
+                              wimage.HEADER_BYTES)
+        rpt.guard(estimates, cfg.external, cfg.allow_over_budget)  # now with the m_axi buffers
+        rpt.write(stage, estimates)
+        report["estimate"] = estimates
+        log(rpt.summary_line(estimates))
         swgen.write_model_header(stage, stage)  # the drivers' per-model facts, generated with the IP
         write_core(stage, cfg, description)
     return IpResult(out_dir=out_dir, description=description, report=report)
@@ -227,7 +238,8 @@ def write_core(stage: Path, cfg: Config, description: dict) -> Path:
         "files": description["files"],
         "hls_sources": [f for f in hls_files if f.endswith(".cpp")],
         "hls_headers": [f for f in hls_files if f.endswith(".h")],
-        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin"]
+        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin",
+                                   "report.json", "report.md"]
                        if (stage / f).is_file()],
         "csim_files": rel((stage / "csim").rglob("*")),
         "tb_files": rel((stage / "tb").rglob("*")) if (stage / "tb").is_dir() else [],

@@ -40,7 +40,10 @@ BOARD_KEYS = {
     "control_port": (str, True, "PS master port that reaches the PL registers"),
     "ddr": (dict, True, "{base, size} of the DDR the accelerators may address"),
     "pynq": (bool, False, "whether a PYNQ image exists for the board"),
+    "resources": (dict, False, "{dsp_family, dsp, bram18, lut, ff, lutram} of the part (budget of `nnaccel report`)"),
 }
+DSP_FAMILIES = ("dsp48e1", "dsp48e2")  # Zynq-7000: 25x18 multiplier; UltraScale+: 27x18
+RESOURCE_COUNTS = ("dsp", "bram18", "lut", "ff", "lutram")
 PS_KEYS = ("kind", "family", "vlnv", "automation_rule", "automation_config", "address_space", "clock",
            "reset", "interrupt", "slave_ports", "master_ports", "external_interfaces")
 HP_WIDTHS = (32, 64, 128)
@@ -81,6 +84,7 @@ class Board:
     board_connections: dict
     pynq: bool
     path: Path
+    resources: dict | None = None  # None: a user board without a budget; reports skip the guard
 
     @property
     def family(self) -> str:
@@ -183,13 +187,48 @@ def validate(data: dict, path: Path) -> Board:
     if set(ddr) != {"base", "size"} or not all(isinstance(v, int) and v >= 0 for v in ddr.values()) \
             or ddr["size"] == 0:
         raise ConfigError(f"{where}: ddr must be {{base, size}} with integer byte addresses")
+    resources = _check_resources(data.get("resources"), where)
     return Board(
         name=name, title=data["title"], part=data["part"], board_part=data["board_part"],
         board_files=data["board_files"], ps=ps, processor=data["processor"], uart=data["uart"],
         pl_clock=dict(clk), hp_ports=tuple(data["hp_ports"]), hp_width=data["hp_width"],
         control_port=data["control_port"], ddr=dict(ddr), board_connections=dict(data.get("board_connections", {})),
-        pynq=bool(data.get("pynq", False)), path=path,
+        pynq=bool(data.get("pynq", False)), path=path, resources=resources,
     )
+
+
+def _check_resources(res: dict | None, where: str) -> dict | None:
+    if res is None:
+        return None
+    want = {"dsp_family", *RESOURCE_COUNTS}
+    if set(res) != want:
+        raise ConfigError(f"{where}: resources must have exactly {', '.join(sorted(want))}")
+    if res["dsp_family"] not in DSP_FAMILIES:
+        raise ConfigError(f"{where}: resources.dsp_family {res['dsp_family']!r} is not one of {', '.join(DSP_FAMILIES)}")
+    for k in RESOURCE_COUNTS:
+        if isinstance(res[k], bool) or not isinstance(res[k], int) or res[k] <= 0:
+            raise ConfigError(f"{where}: resources.{k} must be a positive integer, got {res[k]!r}")
+    return dict(res)
+
+
+def device_of(part: str) -> str:
+    """xczu3eg-sbva484-1-e -> xczu3eg; xc7z020clg400-1 -> xc7z020 (the die, whatever the package)."""
+    m = re.match(r"(xc7[a-z]\d+|x[a-z]+\d+[a-z]*?)(?=clg|-|$)", part.lower())
+    return m.group(1) if m else part.lower().split("-")[0]
+
+
+def board_for_part(part: str) -> Board | None:
+    """A board with exactly this part, else the first (by name) with the same die: the budget
+    when only a part is given (the resources belong to the die, not the package)."""
+    found = []
+    for name in list_boards():
+        try:
+            found.append(load_board(name))
+        except NnaccelError:
+            continue
+    exact = [b for b in found if b.part.lower() == part.lower()]
+    same_die = [b for b in found if device_of(b.part) == device_of(part)]
+    return (exact + same_die + [None])[0]
 
 
 def ip_defaults(board: Board) -> dict:
@@ -212,6 +251,7 @@ def run_boards(args) -> int:
                              f"{b.pl_clock['min_mhz']}-{b.pl_clock['max_mhz']} MHz"),
                 ("HP ports", f"{', '.join(b.hp_ports)} ({b.hp_width} bit)"), ("control", b.control_port),
                 ("DDR", f"0x{b.ddr['base']:08X} + 0x{b.ddr['size']:08X}"), ("PYNQ", "yes" if b.pynq else "no"),
+                ("resources", ", ".join(f"{k} {v}" for k, v in b.resources.items()) if b.resources else "-"),
                 ("board files", b.board_files), ("file", str(b.path))]
         for k, v in rows:
             print(f"{k:12} {v}")

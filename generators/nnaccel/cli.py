@@ -182,7 +182,14 @@ def add_help(sub) -> None:
     p.set_defaults(func=None)
 
 
-SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_header, add_port_qkeras, add_help]
+def add_report(sub) -> None:
+    from .report import register
+
+    register(sub)
+
+
+SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_report, add_header, add_port_qkeras,
+               add_help]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -47,6 +47,7 @@ KEYS = {
     "tb_samples": "number of test vectors stored with the IP for C-simulation (0: none)",
     "tb_input": "optional .npy of test inputs (default: seeded N(0,1) samples)",
     "tb_labels": "optional .npy of integer labels for tb_input: the C-simulation check reports accuracy",
+    "allow_over_budget": "true: generate even when the estimates exceed the board (docs/estimates.md)",
 }
 
 DEFAULT_PART = "xczu3eg-sbva484-1-e"
@@ -74,6 +75,7 @@ class Config:
     tb_samples: int
     tb_input: Path | None
     tb_labels: Path | None
+    allow_over_budget: bool = False
 
     @property
     def vlnv(self) -> str:
@@ -211,7 +213,15 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         tb_samples=_int("tb_samples", 32, 0, 100000),
         tb_input=_path(raw, "tb_input", base),
         tb_labels=_path(raw, "tb_labels", base),
+        allow_over_budget=_bool(raw, "allow_over_budget", False),
     )
+
+
+def _bool(raw: dict, key: str, default: bool) -> bool:
+    v = raw.get(key, default)
+    if not isinstance(v, bool):
+        raise ConfigError(f"{key}: {v!r} is not true or false")
+    return v
 
 
 def parse_set(items: list[str]) -> dict:
