@@ -92,9 +92,9 @@ def basis(cfg) -> dict:
 def summary_line(rep: dict) -> str:
     t = rep["total"]
     if not rep["budget"]:
-        return f"nnaccel: estimate {t['dsp']} DSP, {t['bram18']} BRAM18, {t['lut']} LUT; {rep['budget_note']}"
+        return f"estimate {t['dsp']} DSP, {t['bram18']} BRAM18, {t['lut']} LUT; {rep['budget_note']}"
     u = rep["utilisation"]
-    return (f"nnaccel: estimate {t['dsp']} DSP ({u['dsp']} %), {t['bram18']} BRAM18 ({u['bram18']} %), "
+    return (f"estimate {t['dsp']} DSP ({u['dsp']} %), {t['bram18']} BRAM18 ({u['bram18']} %), "
             f"{t['lut']} LUT ({u['lut']} %) of {rep['budget_board']}; details: report.md")
 
 
