@@ -386,7 +386,7 @@ def test_c_driver_faults_then_next_call_works(fakes, tmp_path, figures):
     def scenario(kind, fault_ops, code, label, next_code=0):
         ip, _, tools = fakes[kind]
         y = tmp_path / f"y-{kind}-{len(rows)}"
-        status, res = run_host(tools, "load", ip / "weights.bin", "timeout", 20000, "irq", "on", *fault_ops,
+        status, res = run_host(tools, "load", ip / "weights.bin", "timeout", 200000, "irq", "on", *fault_ops,
                                "predict-f32", tmp_path / "x.f32", tmp_path / "y-fail",
                                *(["stall", "off"] if "stall" in fault_ops else []),
                                *(["stall-dma", "off"] if "stall-dma" in fault_ops else []),
@@ -434,7 +434,7 @@ def test_python_driver_faults_then_next_call_works(fakes, figures):
             ("axi_stream", "DMA error on MM2S", lambda s: s.dma_error(0x40, "mm2s"), None, DmaError),
             ("axi_stream", "DMA error on S2MM", lambda s: s.dma_error(0x40, "s2mm"), lambda s: None, DmaError)):
         ip, lib, _ = fakes[kind]
-        acc = simulate(ip, csim_library=lib, timeout=0.05)
+        acc = simulate(ip, csim_library=lib, timeout=0.2)
         acc.load_weights()
         arm(acc.sim)
         if error is None:  # the Python driver polls ap_done: a lost interrupt cannot stall it
