@@ -1,7 +1,7 @@
 """Issue 9: weights you can trust under faults.
 
-Fuzzing: 10,000 seeded mutants of one good weight image (random, truncated, extended,
-bit-flipped, header-forged; tests/swtest/fuzz.py) through the Python image reader, the
+Fuzzing: 10,000 seeded mutants of a good native weight image and 2,000 of a float32 one
+(random, truncated, extended, bit-flipped, header-forged; tests/swtest/fuzz.py) through the Python image reader, the
 driver's image check, the C driver's parser under AddressSanitizer/UBSan and the C-simulated
 IP's loader (raw starts, every one followed by a RUN checked against hls4ml); a sample through
 both drivers on the simulated device. Each refusal must name a field the independent oracle
@@ -25,12 +25,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, hls_reference
-from swtest import (FAKE_IN, HLS, IP_SETTINGS, PY, SW, fake_expected, fake_image, fake_ip, host_tools, real_ip,
+from swtest import (FAKE_IN, HLS, IP_SETTINGS, PY, SW, fake_expected, fake_ip, real_ip,
                     run_host, samples)
 from swtest.fuzz import HEADER_BYTES, PLAN, Expect, defects, mutants
 
 SEED = 20260903
-N_FUZZ = sum(PLAN.values())
+PLAN_FLOAT32 = {category: n // 5 for category, n in PLAN.items()}  # the float32 image: a fifth as many
+N_FUZZ = sum(PLAN.values()) + sum(PLAN_FLOAT32.values())
 KIND = "axi_master"
 # docs/contracts.md, "Register map": LAST_ERROR codes and command bits (version 2)
 ERR = {"OK": 0, "BAD_MAGIC": 1, "BAD_VERSION": 2, "BAD_FINGERPRINT": 3, "BAD_LENGTH": 4, "NO_WEIGHTS": 5,
@@ -56,6 +57,10 @@ DRIVER_FIELDS = [("reserved word", {"reserved"}), ("header says", {"header_bytes
                  ("header announces", {"length"}), ("CRC-32", {"crc"}), ("bus width", {"bus"}),
                  ("layout fingerprint", {"fingerprint"}), ("encoding", {"encoding"}),
                  ("format version", {"version"}), ("magic", {"magic"}), ("shorter than", {"short"})]
+
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+# a sanitizer report must not pass for the driver's own exit status 1 (some operation failed)
+SANITIZER_ENV = {"ASAN_OPTIONS": "exitcode=86", "UBSAN_OPTIONS": "halt_on_error=1:exitcode=87:print_stacktrace=1"}
 
 FIGURES_JSON = REPO / "docs" / "reliability-figures.json"
 FIGURES_MD = REPO / "docs" / "reliability-figures.md"
@@ -109,16 +114,21 @@ def rig(mlp_models, ref_root, tmp_path_factory):
     d = real_ip(KIND, mlp_models[0], root)
     layout = json.loads((d / "weights_layout.json").read_text())
     img_a = (d / "weights.bin").read_bytes()
+    img_a32, _ = image_for_model(d, mlp_models[0], encoding="float32")
     img_b, _ = image_for_model(d, mlp_models[1])
     x = samples(4, seed=90)
     io = IP_SETTINGS[KIND]["io_type"]
-    ref = {"A": hls_reference(mlp_models[0], HLS, io, x, ref_root), "B": hls_reference(mlp_models[1], HLS, io, x, ref_root)}
+    ref = {name: hls_reference(m, HLS, io, x, ref_root) for name, m in zip("AB", mlp_models)}
     assert not np.array_equal(ref["A"], ref["B"])
     exp = Expect.from_layout(layout)
-    assert defects(img_a, exp) == set() and defects(img_b, exp) == set()
-    fuzz = list(mutants(img_a, exp, SEED))
-    assert len(fuzz) == N_FUZZ >= 10_000
-    return {"ip": d, "layout": layout, "A": img_a, "B": img_b, "x": x, "ref": ref, "exp": exp, "fuzz": fuzz}
+    assert defects(img_a, exp) == defects(img_a32, exp) == defects(img_b, exp) == set()
+    # (category, mutant, the good image it derives from)
+    fuzz = [(c, img, img_a) for c, img in mutants(img_a, exp, SEED)]
+    assert len(fuzz) >= 10_000
+    fuzz += [("float32 image: " + c, img, img_a32) for c, img in mutants(img_a32, exp, SEED + 2, PLAN_FLOAT32)]
+    assert len(fuzz) == N_FUZZ
+    return {"ip": d, "layout": layout, "A": img_a, "A32": img_a32, "B": img_b, "x": x, "ref": ref, "exp": exp,
+            "fuzz": fuzz}
 
 
 def _tally(rows: dict, category: str, verdict: str) -> None:
@@ -128,6 +138,18 @@ def _tally(rows: dict, category: str, verdict: str) -> None:
 
 def _table(tally: dict) -> list:
     return [[cat, sum(v.values()), ", ".join(f"{k}: {n}" for k, n in sorted(v.items()))] for cat, v in tally.items()]
+
+
+def asan_host(ip: Path, build: Path, csim: Path | None = None) -> dict:
+    """nna_host (C driver + simulated device) built with AddressSanitizer/UBSan, like
+    swtest.host_tools; `csim` given (the fake accelerator): only nna_host is built."""
+    flags = " ".join(["-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-pedantic", *SANITIZE])
+    targets = ["host"] if csim else ["host", "csimlib"]
+    proc = subprocess.run(["make", "-s", "-C", str(SW), *targets, f"IP={ip}", f"BUILD={build}",
+                           "HEADER_FLAGS=--no-keras", f"PY={PY}", f"CFLAGS={flags}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    csim = csim or Path((build / "csim_lib.txt").read_text().strip())
+    return {"nna_host": build / "nna_host", "csim": csim, "build": build, "ip": ip}
 
 
 # ---------------------------------------------------------------------------
@@ -148,8 +170,8 @@ def c_parser(rig, tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     top = json.loads((rig["ip"] / "nnaccel.json").read_text())["top"]
     exe = out / "fuzz_check_image"
-    proc = subprocess.run(["cc", "-std=c99", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-                           "-Wall", "-Werror", f"-I{SW / 'c' / 'include'}", f"-I{out}",
+    proc = subprocess.run(["cc", "-std=c99", "-g", "-O1", *SANITIZE, "-Wall", "-Werror",
+                           f"-I{SW / 'c' / 'include'}", f"-I{out}",
                            f"-DNNA_MODEL_HEADER=\"{top}_model.h\"", f"-DNNA_MODEL={top}_model", "-o", str(exe),
                            str(Path(__file__).parent / "swtest" / "fuzz_check_image.c"),
                            str(SW / "c" / "src" / "nna_image.c")], capture_output=True, text=True)
@@ -165,10 +187,10 @@ def test_fuzz_host_parsers(rig, c_parser, tmp_path, figures):
     from nnaccel_driver.image import check_image
 
     desc = load_description(rig["ip"])
-    exp, good = rig["exp"], rig["A"]
+    exp = rig["exp"]
     bundle = tmp_path / "bundle.bin"
     with bundle.open("wb") as f:
-        for _, img in rig["fuzz"]:
+        for _, img, _ in rig["fuzz"]:
             f.write(struct.pack("<I", len(img)) + img)
     t0 = time.monotonic()
     proc = subprocess.run([str(c_parser), str(bundle)], capture_output=True, text=True, timeout=120)
@@ -178,7 +200,7 @@ def test_fuzz_host_parsers(rig, c_parser, tmp_path, figures):
     names = _c_status_names()
 
     tallies = {"reader": {}, "driver": {}, "c": {}}
-    for (category, img), c_code in zip(rig["fuzz"], c_codes):
+    for (category, img, good), c_code in zip(rig["fuzz"], c_codes):
         bad = defects(img, exp)
         valid = img == good
         assert valid == (not bad), (category, bad)  # the generator never forges a consistent image
@@ -210,8 +232,9 @@ def test_fuzz_host_parsers(rig, c_parser, tmp_path, figures):
             assert C_CODE_FIELDS[name] & bad, (category, name, bad)
         _tally(tallies["c"], category, name)
     seconds = time.monotonic() - t0
-    what = (f"{N_FUZZ} mutants of one good native image ({len(good)} bytes) of the test MLP; "
-            "each refusal names a field the oracle finds wrong, only the good image is accepted.")
+    what = (f"{N_FUZZ} mutants of the test MLP's two good images of weights A (native, {len(rig['A'])} bytes; "
+            f"float32, {len(rig['A32'])} bytes); each refusal names a field the oracle finds wrong, only a good "
+            "image is accepted.")
     for key, title, note in (
             ("reader", "Python image reader (`nnaccel.weights.image.read_image`)", ""),
             ("driver", "Python driver image check (`nnaccel_driver.image.check_image`)", ""),
@@ -233,7 +256,7 @@ def test_fuzz_ip_loader_raw_starts(rig, figures):
     from nnaccel.csim import CsimAccelerator, encode_words
 
     acc = CsimAccelerator(rig["ip"])
-    exp, good, x, ref = rig["exp"], rig["A"], rig["x"], rig["ref"]
+    exp, x, ref = rig["exp"], rig["x"], rig["ref"]
     in_words = encode_words(x, acc.desc["input_word"])
     n_out = acc.desc["n_outputs"]
     span = HEADER_BYTES + max(exp.payload.values())  # the most the weights port reads
@@ -253,7 +276,7 @@ def test_fuzz_ip_loader_raw_starts(rig, figures):
 
     assert load(rig["B"])["LAST_ERROR"] == ERR["OK"]
     holding, tally, runs = "B", {}, 0
-    for category, img in rig["fuzz"]:
+    for category, img, good in rig["fuzz"]:
         ddr = img + rng.bytes(max(0, span - len(img)))  # what follows the image in memory
         bad = defects(ddr, exp, device_view=True)
         regs = load(ddr)
@@ -293,11 +316,11 @@ def test_fuzz_python_driver_on_device(rig, figures):
     from nnaccel_driver.sim import simulate
 
     acc = simulate(rig["ip"])
-    x, ref, good = rig["x"], rig["ref"], rig["A"]
+    x, ref = rig["x"], rig["ref"]
     acc.load_weights(rig["B"])
     sample = rig["fuzz"][::10]
     tally = {}
-    for i, (category, img) in enumerate(sample):
+    for i, (category, img, good) in enumerate(sample):
         before = acc.sim.counters()
         try:
             acc.load_weights(img)
@@ -323,14 +346,16 @@ def test_fuzz_python_driver_on_device(rig, figures):
         "columns": ["mutants", "tried", "outcome"], "rows": _table(tally)}
 
 
-def test_fuzz_c_driver_on_device(rig, tmp_path, figures):
-    d, x, ref, good = rig["ip"], rig["x"], rig["ref"], rig["A"]
-    tools = host_tools(d, tmp_path.parent / f"sw-build-{KIND}")
+def test_fuzz_c_driver_on_device(rig, tmp_path, figures, monkeypatch):
+    d, x, ref = rig["ip"], rig["x"], rig["ref"]
+    for k, v in SANITIZER_ENV.items():
+        monkeypatch.setenv(k, v)
+    tools = asan_host(d, tmp_path / "build-asan")
     (tmp_path / "b.bin").write_bytes(rig["B"])
     x.tofile(tmp_path / "x.f32")
     sample = rig["fuzz"][::40]
     ops, checks = ["load", tmp_path / "b.bin"], []
-    for i, (_, img) in enumerate(sample):
+    for i, (_, img, good) in enumerate(sample):
         (tmp_path / f"m{i}.bin").write_bytes(img)
         ops += ["load", tmp_path / f"m{i}.bin"]
         if img == good:  # back to B
@@ -341,10 +366,10 @@ def test_fuzz_c_driver_on_device(rig, tmp_path, figures):
     checks.append(tmp_path / "y-end")
     ops += ["predict-f32", tmp_path / "x.f32", checks[-1]]
     status, res = run_host(tools, *ops, timeout=120)
-    assert res[0]["rc"] == 0
+    assert status == 1 and res[0]["rc"] == 0, status  # 1: refused loads; a sanitizer report exits 86/87
     loads = [r for r in res[1:] if r["op"] == "load"]
     tally, k = {}, 0
-    for category, img in sample:
+    for category, img, good in sample:
         r = loads[k]
         k += 1
         if img == good:
@@ -358,7 +383,7 @@ def test_fuzz_c_driver_on_device(rig, tmp_path, figures):
     for p in checks:
         assert np.array_equal(np.fromfile(p, np.float32).reshape(ref["B"].shape), ref["B"]), p.name
     figures["fuzz-4-cdriver"] = {
-        "title": "C driver on the simulated device (every 40th mutant)",
+        "title": "C driver on the simulated device (every 40th mutant), built with ASan/UBSan",
         "what": (f"{len(sample)} mutants through `nna_load_weights` with weights B loaded; {len(checks)} predicts "
                  "in between and at the end equal hls4ml's B."),
         "columns": ["mutants", "tried", "outcome"], "rows": _table(tally)}
@@ -373,11 +398,13 @@ def fakes(tmp_path_factory):
     out = {}
     for kind in ("axi_master", "axi_stream"):
         ip, lib = fake_ip(kind, root)
-        out[kind] = (ip, lib, host_tools(ip, root / f"build-{kind}", csim=lib))
+        out[kind] = (ip, lib, asan_host(ip, root / f"build-asan-{kind}", csim=lib))
     return out
 
 
-def test_c_driver_faults_then_next_call_works(fakes, tmp_path, figures):
+def test_c_driver_faults_then_next_call_works(fakes, tmp_path, figures, monkeypatch):
+    for k, v in SANITIZER_ENV.items():
+        monkeypatch.setenv(k, v)
     x = np.random.default_rng(91).standard_normal((3, FAKE_IN)).astype(np.float32)
     x.tofile(tmp_path / "x.f32")
     want = fake_expected(x, 0.5)
@@ -391,6 +418,7 @@ def test_c_driver_faults_then_next_call_works(fakes, tmp_path, figures):
                                *(["stall", "off"] if "stall" in fault_ops else []),
                                *(["stall-dma", "off"] if "stall-dma" in fault_ops else []),
                                "predict-f32", tmp_path / "x.f32", y)
+        assert status == 1, status  # the failed predict; a sanitizer report exits 86/87
         failed = [r for r in res if r["op"] == "predict-f32"][0]
         nxt = [r for r in res if r["op"] == "predict-f32"][1]
         assert failed["rc"] == code, (label, failed["line"])
@@ -412,7 +440,8 @@ def test_c_driver_faults_then_next_call_works(fakes, tmp_path, figures):
     scenario("axi_stream", ["dma-error", "mm2s", 0x40], codes["NNA_ERR_DMA"], "DMA error on MM2S",
              next_code=codes["NNA_ERR_BUSY"])
     scenario("axi_stream", ["dma-error", "s2mm", 0x40], codes["NNA_ERR_DMA"], "DMA error on S2MM")
-    figures["faults-1-c"] = {"title": "Fault injection, C driver (simulated device, interrupt-driven waits)",
+    figures["faults-1-c"] = {"title": "Fault injection, C driver (simulated device, interrupt-driven waits, "
+                                      "ASan/UBSan build)",
                              "what": "Each fault armed once, then a predict; then the fault released and the next "
                                      "predict compared with the fake accelerator's exact outputs.",
                              "columns": ["fault", "interface", "error of the predict", "next predict"], "rows": rows}
