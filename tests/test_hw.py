@@ -51,6 +51,7 @@ def header_refusals(good: bytes, float32_payload: int):
     yield "magic", patch32(good, 0, 0x12345678), BAD_MAGIC
     yield "version", patch32(good, 1, 2), BAD_VERSION
     yield "encoding", patch32(good, 1, 1 | 7 << 16), BAD_VERSION
+    yield "reserved word", patch32(good, 7, 1), BAD_VERSION  # a format revision this IP does not read
     yield "fingerprint", patch32(good, 2, struct.unpack_from("<I", good, 8)[0] ^ 1), BAD_FINGERPRINT
     yield "bus width", patch32(good, 3, 32 | 32 << 16), BAD_LENGTH
     yield "header bytes", patch32(good, 3, 64 | 64 << 16), BAD_LENGTH

@@ -60,6 +60,7 @@ struct nna_sim {
     size_t n_packets, cap_packets;
     /* faults */
     int stall, stall_dma, flip_armed, force_error_armed, flip_weights_armed;
+    uint32_t lose_irqs; /* completions whose interrupt is lost */
     uint64_t flip_weights_bit;
     uint32_t force_error, dma_error_bits[2]; /* [0] MM2S, [1] S2MM */
     uint64_t flip_addr;
@@ -251,7 +252,12 @@ static void complete(nna_sim_t *s) {
     s->ap_done = 1;
     s->ap_ready = 1;
     s->ap_idle = 1;
-    s->isr |= s->ier & 3u; /* ap_done and ap_ready events, as enabled */
+    if (s->lose_irqs) { /* the event never reaches ISR (e.g. a glitch on the line or a dropped edge) */
+        s->lose_irqs--;
+        set_fault(s, "interrupt of a completed start lost");
+    } else {
+        s->isr |= s->ier & 3u; /* ap_done and ap_ready events, as enabled */
+    }
     if (!s->auto_restart) s->ap_start = 0;
     else begin(s); /* auto_restart: the next start begins with the same arguments */
 }
@@ -562,8 +568,10 @@ void nna_sim_fault_flip_weights_on_load(nna_sim_t *s, uint64_t bit) {
     s->flip_weights_bit = bit;
     s->flip_weights_armed = 1;
 }
+void nna_sim_fault_lose_irq(nna_sim_t *s, uint32_t count) { s->lose_irqs = count; }
 void nna_sim_fault_clear(nna_sim_t *s) {
     s->stall = s->stall_dma = s->flip_armed = s->force_error_armed = s->flip_weights_armed = 0;
+    s->lose_irqs = 0;
     s->dma_error_bits[0] = s->dma_error_bits[1] = 0;
     s->fault[0] = '\0';
 }

@@ -8,8 +8,8 @@
  *   - an AXI DMA in simple mode (PG021 registers) feeding in_stream / draining out_stream;
  *   - on ap_start it calls nnaccel_csim_start() of the C-simulated accelerator (a shared
  *     library loaded with dlopen) with host pointers translated from the DDR addresses;
- *   - fault injection: stalled core, stalled DMA, forced LAST_ERROR, DMA error, DDR bit flips
- *     (anywhere, or in the weight image the next LOAD reads).
+ *   - fault injection: stalled core, stalled DMA, forced LAST_ERROR, DMA error, lost interrupt,
+ *     DDR bit flips (anywhere, or in the weight image the next LOAD reads).
  *
  * Time advances one tick per bus access (and per irq query); a start stays busy for
  * `latency_ticks` ticks after its computation.
@@ -86,6 +86,8 @@ void nna_sim_fault_flip_on_start(nna_sim_t *sim, uint64_t addr, unsigned bit);/*
  * WEIGHTS_ADDR) of the image in DDR: memory corrupted after the driver checked the image and
  * before the core reads it. */
 void nna_sim_fault_flip_weights_on_load(nna_sim_t *sim, uint64_t bit);
+/* The next `count` completions set ap_done in CTRL but never raise ISR / the interrupt line. */
+void nna_sim_fault_lose_irq(nna_sim_t *sim, uint32_t count);
 void nna_sim_fault_clear(nna_sim_t *sim);
 
 uint64_t nna_sim_counter(nna_sim_t *sim, int which);

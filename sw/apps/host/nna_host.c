@@ -12,6 +12,8 @@
  *     stall on|off          simulated core never finishes a start
  *     stall-dma on|off      simulated DMA never finishes a transfer
  *     force-error CODE      next start ends with LAST_ERROR = CODE
+ *     lose-irq N            the next N completions never raise the interrupt (ap_done still set)
+ *     dma-error CH BITS     the next transfer of channel CH (mm2s or s2mm) fails with DMASR BITS
  *     flip-weights BIT      when the next LOAD starts, flip bit BIT of the image in simulated DDR
  *                           (after the driver's check, before the core reads it)
  *     status                print STATUS, LAST_ERROR, SAMPLES_DONE and the driver's weights_loaded
@@ -105,7 +107,8 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | irq on|off |"
                         " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
-                        " force-error CODE | flip-weights BIT | status | trace on|off | show OUT]...\n",
+                        " force-error CODE | lose-irq N | dma-error mm2s|s2mm BITS | flip-weights BIT | status |"
+                        " trace on|off | show OUT]...\n",
                 argv[0]);
         return 2;
     }
@@ -121,7 +124,7 @@ int main(int argc, char **argv) {
     for (i = 2; i < argc;) {
         const char *op = argv[i++];
         uint64_t w0 = nna_sim_counter(hal.sim, NNA_SIM_REG_WRITES), s0 = nna_sim_counter(hal.sim, NNA_SIM_STARTS);
-        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0) ? 2
+        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0 || strcmp(op, "dma-error") == 0) ? 2
                    : strcmp(op, "status") == 0                                      ? 0
                                                                                     : 1;
         char extra[160] = "";
@@ -155,6 +158,16 @@ int main(int argc, char **argv) {
             rc = NNA_OK;
         } else if (strcmp(op, "force-error") == 0) {
             nna_sim_fault_force_error(hal.sim, (uint32_t)strtoul(argv[i], NULL, 0));
+            rc = NNA_OK;
+        } else if (strcmp(op, "lose-irq") == 0) {
+            nna_sim_fault_lose_irq(hal.sim, (uint32_t)strtoul(argv[i], NULL, 0));
+            rc = NNA_OK;
+        } else if (strcmp(op, "dma-error") == 0) {
+            if (strcmp(argv[i], "mm2s") != 0 && strcmp(argv[i], "s2mm") != 0) {
+                fprintf(stderr, "nna_host: dma-error takes mm2s or s2mm, got %s\n", argv[i]);
+                return 2;
+            }
+            nna_sim_fault_dma_error(hal.sim, strcmp(argv[i], "s2mm") == 0, (uint32_t)strtoul(argv[i + 1], NULL, 0));
             rc = NNA_OK;
         } else if (strcmp(op, "flip-weights") == 0) {
             nna_sim_fault_flip_weights_on_load(hal.sim, strtoull(argv[i], NULL, 0));

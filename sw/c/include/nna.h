@@ -42,11 +42,11 @@ typedef enum {
     NNA_ERR_FINGERPRINT,      /* the IP was built for another weight layout than this model header */
     NNA_ERR_IMAGE_SHORT,      /* weight image shorter than its header / its declared payload */
     NNA_ERR_IMAGE_MAGIC,      /* weight image does not start with "NNAW" */
-    NNA_ERR_IMAGE_VERSION,    /* weight image format version not supported */
+    NNA_ERR_IMAGE_VERSION,    /* weight image format version not supported (or its reserved word is not 0) */
     NNA_ERR_IMAGE_LAYOUT,     /* weight image fingerprint is for another layout */
     NNA_ERR_IMAGE_ENCODING,   /* weight image encoding is neither native (0) nor float32 (1) */
     NNA_ERR_IMAGE_BUS,        /* weight image bus width differs from the IP's weights port */
-    NNA_ERR_IMAGE_LENGTH,     /* header / payload / value counts disagree with the layout */
+    NNA_ERR_IMAGE_LENGTH,     /* header / payload / value counts disagree with the layout, or bytes follow the payload */
     NNA_ERR_IMAGE_CRC,        /* payload CRC-32 does not match the header */
     NNA_ERR_NOT_LOADABLE,     /* the IP has embedded weights */
     NNA_ERR_NO_WEIGHTS,       /* RUN before a successful weight load */

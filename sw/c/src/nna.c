@@ -15,11 +15,11 @@ static const char *const status_names[NNA_ERR__COUNT] = {
     "the IP was built for another weight layout than this model header (fingerprint mismatch)",
     "weight image is shorter than its header or declared payload",
     "weight image has no NNAW magic",
-    "weight image format version is not supported",
+    "weight image format version is not supported (or its reserved word is not 0)",
     "weight image is for another layout (fingerprint mismatch)",
     "weight image encoding is neither native nor float32",
     "weight image bus width differs from the IP's weights port",
-    "weight image header lengths disagree with the IP's layout",
+    "weight image lengths disagree with the IP's layout (header fields or file length)",
     "weight image payload fails its CRC-32",
     "the IP has embedded weights and cannot load an image",
     "no weights loaded: call nna_load_weights first",
@@ -92,20 +92,23 @@ static int dma_wait(nna_dev_t *d, uint32_t sr_off, uint64_t t0) {
 }
 
 /* ---- one start of the core ---- */
+#define NNA_IRQ_SLICE_US 10000u /* longest single wait for the interrupt before the DMA status is looked at */
 static int wait_done(nna_dev_t *d, uint64_t t0) {
     const nna_regmap_t *r = &d->model->regs;
     for (;;) {
         uint64_t spent = elapsed(d, t0);
         if (spent > d->timeout_us) return NNA_ERR_TIMEOUT;
         if (d->use_irq) {
-            int got = nna_hal_wait_irq(d->hal, d->timeout_us - (uint32_t)spent);
-            uint32_t isr;
+            /* wait in slices, so a DMA error (which starves the core: no interrupt) is seen early */
+            uint32_t left = d->timeout_us - (uint32_t)spent;
+            int got = nna_hal_wait_irq(d->hal, left < NNA_IRQ_SLICE_US ? left : NNA_IRQ_SLICE_US);
             if (got < 0) return NNA_ERR_HAL;
-            if (got == 0) continue; /* re-check the deadline */
-            /* a bare-metal handler may have acknowledged ISR already: ap_done in CTRL confirms */
-            isr = rd(d, r->isr);
-            if (isr & NNA_IRQ_AP_DONE) wr(d, r->isr, NNA_IRQ_AP_DONE); /* toggle-on-write: clears it */
-            if ((rd(d, r->ctrl) & NNA_CTRL_AP_DONE) || (isr & NNA_IRQ_AP_DONE)) return NNA_OK;
+            if (got > 0) {
+                /* a bare-metal handler may have acknowledged ISR already: ap_done in CTRL confirms */
+                uint32_t isr = rd(d, r->isr);
+                if (isr & NNA_IRQ_AP_DONE) wr(d, r->isr, NNA_IRQ_AP_DONE); /* toggle-on-write: clears it */
+                if ((rd(d, r->ctrl) & NNA_CTRL_AP_DONE) || (isr & NNA_IRQ_AP_DONE)) return NNA_OK;
+            }
         } else {
             if (rd(d, r->ctrl) & NNA_CTRL_AP_DONE) return NNA_OK;
             nna_hal_relax(d->hal);
@@ -121,7 +124,7 @@ static int wait_done(nna_dev_t *d, uint64_t t0) {
     }
 }
 
-static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0) {
+static int wait_idle(nna_dev_t *d) {
     const nna_regmap_t *r = &d->model->regs;
     uint64_t t_wait = nna_hal_time_us(d->hal);
     uint32_t ctrl;
@@ -130,6 +133,16 @@ static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0
         if (elapsed(d, t_wait) > d->timeout_us) return NNA_ERR_BUSY;
         nna_hal_relax(d->hal);
     }
+    return NNA_OK;
+}
+
+static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0) {
+    const nna_regmap_t *r = &d->model->regs;
+    int rc = wait_idle(d);
+    if (rc != NNA_OK) return rc;
+    /* an interrupt left pending by an earlier start (one that timed out, then finished) must not
+     * pass for this start's completion */
+    if (d->use_irq && (rd(d, r->isr) & NNA_IRQ_AP_DONE)) wr(d, r->isr, NNA_IRQ_AP_DONE);
     wr(d, r->command, command);
     wr(d, r->n_samples, n_samples);
     *t0 = nna_hal_time_us(d->hal);
@@ -346,6 +359,9 @@ static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, in
         rc = start_and_wait(d, m->cmd_run, n);
     } else {
         uint64_t da = d->mem.bus + out_off, sa = d->mem.bus;
+        /* A start still waiting for its input would take this call's samples (and this start the
+         * next call's): nothing goes on the streams until the core is idle. */
+        if ((rc = wait_idle(d)) != NNA_OK) return rc;
         /* receive side first, so the core never blocks on a full output stream */
         dwr(d, NNA_DMA_S2MM_DA, (uint32_t)da);
         if (da >> 32) dwr(d, NNA_DMA_S2MM_DA_MSB, (uint32_t)(da >> 32));
@@ -357,7 +373,10 @@ static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, in
         if (rc == NNA_OK) rc = finish(d, t0);
         if (rc == NNA_OK) rc = dma_wait(d, NNA_DMA_S2MM_DMASR, t0);
         if (rc == NNA_OK) rc = dma_wait(d, NNA_DMA_MM2S_DMASR, t0);
-        if (rc != NNA_OK) (void)dma_reset(d); /* leave the DMA usable for the next call */
+        /* a channel with an error is halted: reset it for the next call. After a timeout the
+         * transfer stays programmed, so a late core or DMA completes this start into this call's
+         * buffers and the next call finds the core idle. */
+        if (rc == NNA_ERR_DMA) (void)dma_reset(d);
     }
     if (rc == NNA_OK) rc = check_samples(d, n);
     if (rc != NNA_OK) return rc;

@@ -44,6 +44,10 @@ int nna_check_image(const nna_model_t *m, const void *image, size_t len) {
         rd32(h + 20) != m->image_values)
         return NNA_ERR_IMAGE_LENGTH;
     if (len - NNA_IMAGE_HEADER_BYTES < payload) return NNA_ERR_IMAGE_SHORT;
+    /* bytes after the payload mean a wrong file (two images concatenated, a padded copy): refuse */
+    if (len - NNA_IMAGE_HEADER_BYTES > payload) return NNA_ERR_IMAGE_LENGTH;
+    /* a reserved word in use is a format revision this driver does not know */
+    if (rd32(h + 28) != 0u) return NNA_ERR_IMAGE_VERSION;
     if (nna_crc32(0, h + NNA_IMAGE_HEADER_BYTES, payload) != rd32(h + 24)) return NNA_ERR_IMAGE_CRC;
     return NNA_OK;
 }

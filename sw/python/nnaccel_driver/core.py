@@ -97,16 +97,20 @@ class Accelerator:
         self.regs.write(off + 4, (value >> 32) & 0xFFFFFFFF)
 
     # ---- one start ----
-    def _kick(self, command: int, n_samples: int) -> float:
+    def _wait_idle(self) -> None:
         t_wait = time.monotonic()
         # a previous start that timed out may still finish: wait for idle, bounded like every wait
         while True:
             ctrl = self._rd("CTRL")  # also drops a stale ap_done
             if ctrl & AP_IDLE and not ctrl & AP_START:
-                break
+                return
             if time.monotonic() - t_wait > self.timeout:
                 raise BusyError(f"{self.desc.top}: the core is not idle (CTRL 0x{ctrl:X}); an earlier start "
-                                "never finished")
+                                "never finished" + ("; a stream core whose input was lost waits for it until "
+                                                    "the PL is reset" if self.dma is not None else ""))
+
+    def _kick(self, command: int, n_samples: int) -> float:
+        self._wait_idle()
         self._wr("COMMAND", command)
         self._wr("N_SAMPLES", n_samples)
         t0 = time.monotonic()
@@ -340,6 +344,9 @@ class Accelerator:
             raise DmaError("AXI DMA stays halted after reset")
 
     def _dma_transfer(self, in_addr: int, in_sz: int, out_addr: int, out_sz: int, k: int) -> None:
+        # A start that is still waiting for its input would take this call's samples (and this
+        # start would wait for the next call's): nothing goes on the streams until the core is idle.
+        self._wait_idle()
         # receive side first, so the core never blocks on a full output stream
         self.dma.write(S2MM_DA, out_addr & 0xFFFFFFFF)
         if out_addr >> 32:
@@ -354,9 +361,11 @@ class Accelerator:
             self._finish(t0, "predict", watch_dma=True)
             self._dma_wait(S2MM_DMASR, t0, "predict (S2MM)")
             self._dma_wait(MM2S_DMASR, t0, "predict (MM2S)")
-        except DriverError:
-            self._dma_reset()  # leave the DMA usable for the next call
+        except DmaError:
+            self._dma_reset()  # a channel with an error is halted: make it usable for the next call
             raise
+        # on a timeout the transfer stays programmed: a late core or DMA still completes this start
+        # into this call's buffers, and the next call then finds the core idle
 
     def close(self) -> None:
         if self._work is not None:

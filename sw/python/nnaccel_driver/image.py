@@ -21,7 +21,7 @@ def check_image(desc: Description, image: bytes) -> int:
         raise ImageError(f"{desc.top} has embedded weights; it takes no weight image")
     if len(image) < HEADER_BYTES:
         raise ImageError(f"weight image: {len(image)} bytes, shorter than its {HEADER_BYTES}-byte header")
-    magic, version, encoding, fp, bus, hdr, payload, n_values, crc, _ = _HEADER.unpack_from(image)
+    magic, version, encoding, fp, bus, hdr, payload, n_values, crc, reserved = _HEADER.unpack_from(image)
     if magic != MAGIC:
         raise ImageError(f"weight image: magic 0x{magic:08X} is not 0x{MAGIC:08X} ('NNAW'); not a weight image")
     if version != VERSION:
@@ -38,8 +38,11 @@ def check_image(desc: Description, image: bytes) -> int:
     if hdr != HEADER_BYTES or payload != want or n_values != desc.n_values:
         raise ImageError(f"weight image: header says {payload} payload bytes / {n_values} values, the layout "
                          f"needs {want} / {desc.n_values} ({ENCODINGS[encoding]} encoding)")
-    if len(image) < HEADER_BYTES + payload:
+    if len(image) != HEADER_BYTES + payload:  # bytes after the payload: a wrong or concatenated file
         raise ImageError(f"weight image: {len(image)} bytes, the header announces {HEADER_BYTES + payload}")
+    if reserved != 0:
+        raise ImageError(f"weight image: reserved word 0x{reserved:08X} is not 0; a format revision this "
+                         f"driver does not read")
     got = zlib.crc32(image[HEADER_BYTES:HEADER_BYTES + payload]) & 0xFFFFFFFF
     if got != crc:
         raise ImageError(f"weight image: payload CRC-32 0x{got:08X} does not match the header's 0x{crc:08X} "

@@ -7,7 +7,7 @@
     acc.load_weights()                # the IP's own weights.bin
     y = acc.predict(x)
     acc.sim.stall(True)               # fault injection (also force_error, dma_error, flip_ddr,
-                                      # flip_on_start, flip_weights_on_load)
+                                      # flip_on_start, flip_weights_on_load, lose_irq)
 """
 from __future__ import annotations
 
@@ -113,6 +113,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "nna_sim_fault_flip_ddr": ([P, U64, ctypes.c_uint], I),
         "nna_sim_fault_flip_on_start": ([P, U64, ctypes.c_uint], None),
         "nna_sim_fault_flip_weights_on_load": ([P, U64], None),
+        "nna_sim_fault_lose_irq": ([P, U32], None),
         "nna_sim_fault_clear": ([P], None),
         "nna_sim_counter": ([P, I], U64),
         "nna_sim_last_fault": ([P], ctypes.c_char_p),
@@ -210,6 +211,10 @@ class SimDevice:
         """When the next LOAD starts, flip bit `bit` (from the first byte at WEIGHTS_ADDR) of the
         image in DDR: memory corrupted between the driver's check and the core's read."""
         self._lib.nna_sim_fault_flip_weights_on_load(self._h, bit)
+
+    def lose_irq(self, count: int = 1) -> None:
+        """The next `count` completions set ap_done but never raise the interrupt."""
+        self._lib.nna_sim_fault_lose_irq(self._h, count)
 
     def clear_faults(self) -> None:
         self._lib.nna_sim_fault_clear(self._h)
