@@ -281,3 +281,24 @@ def test_implausible_outputs_warn(tmp_path, capsys):
     assert re.search(r"warning: wrap\.keras: hls4ml's C\+\+ departs from Keras's float predict\(\) by up to "
                      r"[\d.]+ .*far beyond what the precision allows", err), err
     assert (tmp_path / "ip" / "nnaccel.json").is_file()
+
+
+def test_simulated_device_raises_a_typed_exception(faulty_ip, ref_root):
+    """The simulated device forwards each start to a worker: the model's abort is CsimCrashed
+    (a DriverError) in this process, and the device goes on with the same weights."""
+    from nnaccel_driver import CsimCrashed, DriverError
+    from nnaccel_driver.sim import simulate
+
+    model, ip = faulty_ip
+    x = np.random.default_rng(6).standard_normal((20, 16)).astype(np.float32)
+    ref = hls_reference(model, HLS, "io_parallel", x, ref_root)
+    acc = simulate(ip)
+    acc.load_weights()
+    assert np.array_equal(acc.predict(x).reshape(len(x), -1), ref)
+    with pytest.raises(CsimCrashed, match=r"C-simulation of nn_accel \(simulated device\): the compiled model was "
+                                          r"killed by SIGABRT") as err:
+        acc.predict(_trigger(x, 0))
+    assert isinstance(err.value, DriverError)
+    assert np.array_equal(acc.predict(x).reshape(len(x), -1), ref)
+    assert acc.sim.counters()["csim_faults"] == 1
+    acc.sim.close()

@@ -6,12 +6,12 @@
 """
 from .core import Accelerator, Buffer
 from .description import Description, Word, load as load_description
-from .errors import (AccelTimeoutError, BusyError, DeviceError, DmaError, DriverError, IdentError, ImageError,
+from .errors import (AccelTimeoutError, BusyError, CsimCrashed, DeviceError, DmaError, DriverError, IdentError, ImageError,
                      InputShapeError)
 from .image import check_image
 from .words import decode, encode
 
 __version__ = "0.1.0"
-__all__ = ["Accelerator", "Buffer", "Description", "Word", "load_description", "AccelTimeoutError", "BusyError",
+__all__ = ["Accelerator", "Buffer", "Description", "Word", "load_description", "AccelTimeoutError", "BusyError", "CsimCrashed",
            "DeviceError", "DmaError", "DriverError", "IdentError", "ImageError", "InputShapeError", "check_image",
            "encode", "decode"]
