@@ -47,6 +47,14 @@ def _sources(ip_dir: Path, desc: dict) -> list[Path]:
             ip_dir / desc["files"]["csim_bridge"]]
 
 
+def compile_command(ip_dir: Path, out: Path, flags=CXXFLAGS) -> list[str]:
+    """The g++ command that builds the C-simulation library of an IP (tests add sanitizer flags)."""
+    ip_dir = Path(ip_dir).resolve()
+    return ["g++", *flags,
+            f"-I{ip_dir / 'csim' / 'include'}", f"-I{ip_dir / 'hls'}", f"-I{ip_dir / 'hls' / 'firmware'}",
+            f"-I{ap_types_dir()}", *map(str, _sources(ip_dir, read_description(ip_dir))), "-o", str(out)]
+
+
 def build_csim_library(ip_dir: Path) -> Path:
     """Compile once per distinct set of sources; later calls return the cached library."""
     ip_dir = Path(ip_dir).resolve()
@@ -63,10 +71,7 @@ def build_csim_library(ip_dir: Path) -> Path:
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = ["g++", *CXXFLAGS,
-           f"-I{ip_dir / 'csim' / 'include'}", f"-I{ip_dir / 'hls'}", f"-I{ip_dir / 'hls' / 'firmware'}",
-           f"-I{ap_types_dir()}", *map(str, _sources(ip_dir, desc)), "-o", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(compile_command(ip_dir, tmp), capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise NnaccelError(f"g++ could not build the C-simulation of {ip_dir}: "
