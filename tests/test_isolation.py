@@ -91,7 +91,10 @@ def test_table_entry(entry, tmp_path):
     else:  # verify: refused because the reference fails the checks (the SimpleRNN of issue 13 does)
         with pytest.raises(CsimCrash) as err:
             make_ip(model, out, io_type=bad_io, tb_samples=50)
-        assert f"layer {layer}" in str(err.value) and "far beyond what the precision allows" in str(err.value)
+        assert "far beyond what the precision allows" in str(err.value)
+        # hls4ml does not trace its io_parallel SimpleRNN: the first traced departure is the next layer
+        assert f"trace first departs from Keras at layer fc (not traced before it: {layer});" in str(err.value)
+        assert f"layer {layer}: {e['message']}" in str(err.value)
     assert "\n" not in str(err.value)
     assert not out.exists()
 
@@ -279,8 +282,11 @@ def test_implausible_outputs_warn(tmp_path, capsys):
     make_ip(model, tmp_path / "ip", hls=HLS, io_type="io_parallel", tb_samples=30)
     err = capsys.readouterr().err
     assert re.search(r"warning: wrap\.keras: hls4ml's C\+\+ departs from Keras's float predict\(\) by up to "
-                     r"[\d.]+ .*far beyond what the precision allows", err), err
+                     r"[\d.]+ .*far beyond what the precision allows .*; hls4ml's trace first departs from Keras "
+                     r"at layer fc1$", err, re.M), err
     assert (tmp_path / "ip" / "nnaccel.json").is_file()
+    # the tracing build was only for the diagnosis: the IP's firmware is hls4ml's plain project
+    assert "save_layer_output" not in (tmp_path / "ip" / "hls" / "firmware" / "myproject.cpp").read_text()
 
 
 def test_simulated_device_raises_a_typed_exception(faulty_ip, ref_root):

@@ -9,6 +9,9 @@ length, then a pickled request; one pickled reply per request.
                                       one handle, and so the static weight storage, per path)
   ("call", symbol, restype, args)  -> ("ok", result, [bytes of each "out" argument])
   ("loop", symbol, n, args)        -> ("ok", None, [bytes of each "out" argument, n samples])
+  ("trace", symbol, n, in, in_stride, out_stride, {layer: n_values}, n_slots)
+                                   -> ("ok", None, {layer: float32 bytes of n samples}), hls4ml's
+                                      ModelGraph.trace() protocol on a library built with tracing
 Arguments: ("u32", v), ("in", bytes | None), ("out", nbytes); for "loop", ("in", bytes, stride)
 and ("out", stride): sample i gets the i-th stride of every buffer (hls4ml's per-sample calls)."""
 import ctypes
@@ -82,13 +85,44 @@ def _loop(lib, symbol, n, args):
     return None, [b.raw[:s * n] for b, s in zip(outs, strides)]
 
 
+class _TraceData(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
+
+
+def _trace(lib, symbol, n, data, in_stride, out_stride, sizes, n_slots):
+    f = getattr(lib, symbol)
+    f.restype = None
+    lib.allocate_trace_storage.argtypes = [ctypes.c_size_t]
+    lib.allocate_trace_storage(4)  # float elements, as hls4ml's trace() with float32 inputs
+    slots = (_TraceData * n_slots)()
+    traced = {name: [] for name in sizes}
+    out = ctypes.create_string_buffer(max(1, out_stride))
+    inp = ctypes.create_string_buffer(max(1, in_stride))
+    try:
+        for i in range(n):
+            ctypes.memmove(inp, data[i * in_stride:(i + 1) * in_stride], in_stride)
+            f(inp, out)
+            lib.collect_trace_output(slots)
+            for slot in slots:
+                name = slot.name.decode() if slot.name else ""
+                if name in traced:
+                    traced[name].append(ctypes.string_at(slot.data, 4 * sizes[name]))
+    finally:
+        lib.free_trace_storage()
+    return None, {name: b"".join(chunks) for name, chunks in traced.items()}
+
+
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt ends
     try:  # and an endless loop here must not outlive a parent that died without closing the pipe
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    rfile, wfile = sys.stdin.buffer, sys.stdout.buffer
+    # the replies get their own descriptor; whatever the C++ prints to stdout goes to stderr
+    # (the parent reads stderr to explain a crash) instead of into the replies
+    wfile = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    rfile = sys.stdin.buffer
     tmp = tempfile.mkdtemp(prefix="nnaccel-worker-")
     lib = None
     try:
@@ -109,6 +143,8 @@ def main():
                     reply = ("ok", *_call(lib, *req[1:]))
                 elif req[0] == "loop":
                     reply = ("ok", *_loop(lib, *req[1:]))
+                elif req[0] == "trace":
+                    reply = ("ok", *_trace(lib, *req[1:]))
                 else:
                     reply = ("err", f"unknown request {req[0]!r}")
             except Exception as e:  # a bad request, a missing symbol: the parent names it

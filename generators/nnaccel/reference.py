@@ -57,6 +57,9 @@ def reference_outputs(hm, x: np.ndarray, model_name: str, firmware: Path, verify
         raise CsimCrash(f"{e}{_verify_hint(verify)}") from None
     if keras_model is not None:
         problem = implausible(y, keras_model, x, hm)
+        if problem:
+            layer = first_departure(hm, keras_model, x, model_name, firmware, timeout)
+            problem += f"; hls4ml's trace first departs from Keras at layer {layer}" if layer else ""
         if problem and verify:
             raise CsimCrash(f"{model_name}: {problem}{_verify_hint(verify)}")
         if problem:
@@ -79,28 +82,105 @@ def _verify_hint(verify) -> str:
 
 
 def implausible(y: np.ndarray, keras_model, x: np.ndarray, hm) -> str | None:
-    """A sentence when hls4ml's outputs are far outside what its precision allows: the deviation
-    from Keras's float outputs, beyond what saturation to the output type explains, exceeds the
-    Keras outputs' own magnitude plus one. None when plausible."""
+    """A sentence when hls4ml's outputs are far (see `far`) from Keras's float outputs; None when
+    plausible."""
     yk = np.asarray(keras_model(x.reshape((len(x), *keras_model.input_shape[1:])), training=False),
                     dtype=np.float64).reshape(len(x), -1)
+    is_far, worst, n_sat = far(y, yk, hm.get_output_variables()[0])
+    if not is_far:
+        return None
     lo, hi = output_range(hm)
-    clipped = np.clip(yk, lo, hi)
-    n_sat = int(np.sum(clipped != yk))
-    dev = np.abs(y.astype(np.float64) - clipped)
-    worst = int(np.argmax(dev))
-    limit = 1.0 + float(np.max(np.abs(clipped)))
-    if not np.all(np.isfinite(dev)) or dev.flat[worst] > limit:
-        s, k = divmod(worst, y.shape[1])
-        return (f"hls4ml's C++ departs from Keras's float predict() by up to {dev.flat[worst]:.4g} (sample {s}, "
-                f"output {k}: {float(y[s, k]):.4g} vs {float(yk[s, k]):.4g}), far beyond what the precision allows "
-                f"({n_sat} of {yk.size} Keras outputs saturate the output type)")
+    s, k = divmod(int(np.nanargmax(np.abs(y - np.clip(yk, lo, hi)))), y.shape[1])
+    return (f"hls4ml's C++ departs from Keras's float predict() by up to {worst:.4g} (sample {s}, output {k}: "
+            f"{float(y[s, k]):.4g} vs {float(yk[s, k]):.4g}), far beyond what the precision allows ({n_sat} of "
+            f"{yk.size} Keras outputs saturate the output type)")
+
+
+def far(h: np.ndarray, k: np.ndarray, var) -> tuple[bool, float, int]:
+    """(far?, largest deviation, saturated count) of hls4ml values `h` against Keras's `k` for the
+    hls4ml variable `var`: Keras values beyond the type's range count as saturated and are clipped
+    first; far means the rest deviates by more than 1 + the largest clipped Keras value."""
+    lo, hi = type_range(var)
+    clipped = np.clip(k.astype(np.float64), lo, hi)
+    dev = np.abs(h.astype(np.float64) - clipped)
+    worst = float(np.max(dev)) if dev.size else 0.0
+    limit = 1.0 + float(np.max(np.abs(clipped))) if dev.size else 1.0
+    return (not np.all(np.isfinite(dev))) or worst > limit, worst, int(np.sum(clipped != k))
+
+
+def keras_layer_outputs(keras_model, x: np.ndarray, hls_names=()) -> dict:
+    """Each Keras layer's float output, under the name hls4ml gives the same value: a layer with
+    a fused activation that hls4ml split into NAME (linear) and NAME_<activation> (in `hls_names`)
+    gives its output as NAME_<activation>."""
+    import keras
+
+    layers = [layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(keras_model.inputs[0], [layer.output for layer in layers])
+    outs = probe(x.reshape((len(x), *keras_model.input_shape[1:])), training=False)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    named = {}
+    for layer, out in zip(layers, outs):
+        act = getattr(layer, "activation", None)
+        name = layer.name
+        if act is not None and f"{layer.name}_{getattr(act, '__name__', '')}" in hls_names:
+            name = f"{layer.name}_{act.__name__}"
+        named[name] = np.asarray(out, dtype=np.float64).reshape(len(x), -1)
+    return named
+
+
+def first_departure(hm, keras_model, x: np.ndarray, model_name: str, firmware: Path, timeout: float) -> str | None:
+    """The first layer (in hls4ml's order) whose traced output is far from Keras's, and the layers
+    before it that could not be compared: hls4ml's
+    ModelGraph.trace() protocol, run in a worker on a tracing build of the project, which is
+    rewritten without tracing afterwards (the IP copies this project's firmware)."""
+    layers = [layer for layer in hm.get_layers() if layer.get_attr("function_cpp", None)]
+    hm.config.trace_output = True
+    for layer in layers:
+        layer.set_attr("trace", True)
+    worker = None
+    try:
+        lib = build_reference_library(hm)
+        sizes = {layer.name: int(np.prod(layer.get_output_variable().shape)) for layer in layers}
+        n_slots = sum(len(layer.get_variables()) for layer in layers)
+        xf = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+        n_out = hm.get_output_variables()[0].size()
+        worker = isolate.Worker(lib, f"hls4ml's traced reference model of {model_name}", firmware)
+        worker.ensure(timeout)
+        reply = worker.request(("trace", hm.config.get_project_name() + "_float", len(x), xf.tobytes(),
+                                xf.shape[1] * 4, n_out * 4, sizes, n_slots),
+                               timeout * max(1.0, len(x) / 1000), f"hls4ml's trace of {len(x)} samples")
+    except CsimCrash:
+        return None  # the plain run worked; the report goes out without the layer
+    finally:
+        if worker is not None:
+            worker.close()
+        hm.config.trace_output = False
+        for layer in layers:
+            layer.set_attr("trace", False)
+        with hls.quiet():
+            hm.write()
+    traced = {name: np.frombuffer(b, dtype=np.float32).reshape(len(x), -1) for name, b in reply[2].items()}
+    keras_out = keras_layer_outputs(keras_model, x, {layer.name for layer in layers})
+    unseen = []  # layers hls4ml does not trace (e.g. its io_parallel SimpleRNN): the departure may be there
+    inputs = {v.name for v in hm.get_input_variables()}
+    for layer in hm.get_layers():
+        if layer.get_output_variable().name in inputs:
+            continue
+        h, k = traced.get(layer.name), keras_out.get(layer.name)
+        if h is None or k is None or h.shape != k.shape:
+            unseen.append(layer.name)
+        elif far(h, k, layer.get_output_variable())[0]:
+            return layer.name + (f" (not traced before it: {', '.join(unseen)})" if unseen else "")
     return None
 
 
 def output_range(hm) -> tuple[float, float]:
+    return type_range(hm.get_output_variables()[0])
+
+
+def type_range(var) -> tuple[float, float]:
     try:
-        t = parse_hls_type(hm.get_output_variables()[0].type.precision.definition_cpp())
+        t = parse_hls_type(var.type.precision.definition_cpp())
     except Exception:  # a float output, or a type we do not model: no saturation allowance
         return -np.inf, np.inf
     step = 2.0 ** -t.fractional

@@ -163,6 +163,7 @@ class IsolatedCsim:
         self.image: bytes | None = None
         self.crash: Exception | None = None
         self.callback = CSIM_FN(self._start)  # referenced here: C holds only the pointer
+        self.worker.ensure(self.timeout)  # now, not inside the driver's first (timed) start
 
     def _start(self, command, n, in_ptr, out_ptr, w_ptr, regs_ptr) -> int:
         d, csim = self.desc, self._csim
