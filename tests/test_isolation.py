@@ -226,6 +226,27 @@ def test_forced_abort_in_cli_csim_and_check(faulty_ip, tmp_path):
     assert _nnaccel("check", str(ip), "-q").returncode == 0  # the untriggered vectors still pass
 
 
+def test_endless_loop_stopped_by_the_environment_timeout(faulty_ip, tmp_path):
+    """NNACCEL_CSIM_TIMEOUT reaches the commands that take no --timeout (e.g. the FuseSoC target's check)."""
+    import os
+    import shutil
+
+    _, ip = faulty_ip
+    bad = tmp_path / "ip"
+    shutil.copytree(ip, bad)
+    np.save(bad / "tb" / "tb_input.npy", _trigger(np.load(ip / "tb" / "tb_input.npy"), 2))
+    env = dict(os.environ, NNACCEL_CSIM_TIMEOUT="1")
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "nnaccel", "check", str(bad), "-q"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 1 and time.monotonic() - t0 < 60
+    assert "did not finish within 1 s (an endless loop in the C++?)" in _one_line(res.stderr)
+    env["NNACCEL_CSIM_TIMEOUT"] = "soon"
+    res = subprocess.run([sys.executable, "-m", "nnaccel", "check", str(bad), "-q"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 1 and "NNACCEL_CSIM_TIMEOUT='soon': expected a positive number" in _one_line(res.stderr)
+
+
 def test_timeout_option_is_validated(faulty_ip, tmp_path):
     _, ip = faulty_ip
     for opt in (["--jobs", "0"], ["--timeout", "-1"], ["--jobs", "two"]):

@@ -47,7 +47,7 @@ def _csim_options(p) -> None:
                    help="worker processes that share the samples (default: the number of cores)")
     p.add_argument("--timeout", type=_positive(float), metavar="SECONDS",
                    help="time a start may take per 1000 samples before the C++ is taken for an endless loop "
-                        "and stopped (default: 60)")
+                        "and stopped (default: $NNACCEL_CSIM_TIMEOUT, else 60)")
 
 
 def _quiet_option(p) -> None:

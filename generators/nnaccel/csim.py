@@ -88,6 +88,20 @@ def _compiler_version() -> str:
 
 
 DEFAULT_TIMEOUT = 60.0  # seconds a start may take per 1000 samples (at least one such allowance)
+TIMEOUT_ENV = "NNACCEL_CSIM_TIMEOUT"  # overrides it everywhere (ip's reference, FuseSoC's csim target)
+
+
+def default_timeout() -> float:
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise NnaccelError(f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds per 1000 samples")
+    return value
 START_SYMBOL = "nnaccel_csim_start"
 
 
@@ -114,7 +128,7 @@ class CsimAccelerator:
         self.desc = read_description(self.ip_dir)
         self.library = build_csim_library(self.ip_dir)
         self.jobs = max(1, jobs or isolate.default_jobs())
-        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.timeout = timeout or default_timeout()
         model = Path(self.desc.get("config", {}).get("model") or self.desc["top"]).name
         self.what = f"C-simulation of {model} ({self.desc['top']})"
         self._workers: list[isolate.Worker] = []

@@ -27,6 +27,7 @@ _LIVE: "weakref.WeakSet[Worker]" = weakref.WeakSet()
 ASSERTION = re.compile(r"(?P<file>[\w.]+):\d+: (?P<func>.*?): Assertion [`'](?P<expr>.*)' failed")
 CONFIG_T = re.compile(r"CONFIG_T = (config\d+)")
 MAX_ASSERTION = 100  # characters of the assertion expression kept in the one-line message
+STDERR_TAIL = 1 << 16  # bytes of a dead worker's stderr searched for the reason
 
 
 def default_jobs() -> int:
@@ -141,8 +142,9 @@ class Worker:
             p.kill()
             rc = p.wait()
         stderr = ""
-        if self._err is not None:
-            self._err.seek(0)
+        if self._err is not None:  # the end of it: an assertion is the last thing a process says
+            size = self._err.seek(0, os.SEEK_END)
+            self._err.seek(max(0, size - STDERR_TAIL))
             stderr = self._err.read().decode(errors="replace")
         self.close()
         how = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"

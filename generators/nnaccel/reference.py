@@ -10,11 +10,9 @@ import numpy as np
 
 from . import hls, isolate
 from .check import refuse_nondeterministic
+from .csim import default_timeout
 from .errors import CsimCrash, ModelError
 from .weights.quantise import parse_hls_type
-
-TIMEOUT = 60.0  # seconds per 1000 samples, as for the C-simulation
-
 
 def build_reference_library(hm) -> Path:
     """hls4ml's own g++ build (build_lib.sh, a subprocess), without loading it here."""
@@ -39,10 +37,11 @@ def hls4ml_predict(worker: isolate.Worker, hm, x: np.ndarray, timeout: float) ->
 
 
 def reference_outputs(hm, x: np.ndarray, model_name: str, firmware: Path, verify=(), keras_model=None,
-                      timeout: float = TIMEOUT, warn=None) -> np.ndarray:
+                      timeout: float | None = None, warn=None) -> np.ndarray:
     """hls4ml's outputs for `x`, refused (CsimCrash) when its C++ crashes or two runs differ.
     With `keras_model`, outputs far from Keras's float predict() are reported through `warn` or,
     when a `verify` finding (nnaccel.limits) names a layer known to go wrong, refused."""
+    timeout = timeout or default_timeout()
     lib = build_reference_library(hm)
     worker = isolate.Worker(lib, f"hls4ml's reference model of {model_name}", firmware)
     try:

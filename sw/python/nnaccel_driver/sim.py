@@ -156,7 +156,7 @@ class IsolatedCsim:
         from nnaccel import csim, isolate
 
         self._csim, self.desc = csim, desc
-        self.timeout = timeout or csim.DEFAULT_TIMEOUT
+        self.timeout = timeout or csim.default_timeout()
         firmware = desc.default_image.parent / "hls" / "firmware" if desc.default_image else None
         self.worker = isolate.Worker(csim_library, f"C-simulation of {desc.top} (simulated device)", firmware,
                                      private=private)
