@@ -11,8 +11,8 @@ import numpy as np
 from . import __version__, hls, limits, progress, regmap as rm, render, swgen
 from .config import Config
 from .csim import load_npy
-from .reference import reference_outputs
 from .errors import ConfigError
+from .reference import reference_outputs
 from .staging import copy_tree, staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
@@ -103,8 +103,8 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
             expected = expected.reshape(len(x), -1)
         elif verify:
             e, layer = verify[0]
-            raise ConfigError(f"layer {layer}: {e['message']}; nnaccel checks such a model against Keras only "
-                              f"with test vectors (tb_samples > 0), or use {e['instead']}")
+            raise ConfigError(f"layer {layer}: {e['message']}; nnaccel accepts such a model only after checking "
+                              f"hls4ml's outputs against Keras (`nnaccel ip` with tb_samples > 0), or use {e['instead']}")
         else:
             with hls.quiet():
                 hm.write()

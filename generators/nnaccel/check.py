@@ -41,7 +41,7 @@ def check_ip(ip_dir: Path, log=print, progress=None, jobs=None, timeout=None) ->
         again = simulate_batch(acc, x[::-1], progress)[::-1].reshape(expected.shape)
     finally:
         acc.close()
-    refuse_nondeterministic(f"nnaccel check {desc['top']}", y, again)
+    refuse_nondeterministic(f"C-simulation of {desc['top']}", y, again)
     mismatches = int(np.sum(np.any(y != expected, axis=1)))
     same = np.array_equal(y, expected)
     log(f"nnaccel check {desc['top']}: {len(x)} samples, C-simulation vs hls4ml predict: "
