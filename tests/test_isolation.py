@@ -59,7 +59,7 @@ def simple_rnn_model(path: Path) -> Path:
 TABLE_CASES = {
     "stream-pooling-padding": (pool_same_model, "pool1", "io_stream", "io_parallel"),
     "stream-pooling2d-stride": (pool_stride_model, "pool1", "io_stream", "io_parallel"),
-    "simplernn-parallel": (simple_rnn_model, "rnn", "io_parallel", None),
+    "simplernn": (simple_rnn_model, "rnn", "io_parallel", None),
 }
 
 

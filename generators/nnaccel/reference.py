@@ -3,7 +3,9 @@ way hls4ml computes them (its g++ build of the project, its `myproject_float` ca
 sample) but in a worker process (nnaccel.isolate), twice, and held against Keras's float predict."""
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,14 @@ def reference_outputs(hm, x: np.ndarray, model_name: str, firmware: Path, verify
     return y
 
 
+@contextlib.contextmanager
+def _keras_quiet():
+    """Keras warns when a named Input is fed a bare array; the call is right, the warning noise."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The structure of `inputs`")
+        yield
+
+
 def _stderr(text: str) -> None:
     print(f"nnaccel: {text}", file=sys.stderr)
 
@@ -83,8 +93,9 @@ def _verify_hint(verify) -> str:
 def implausible(y: np.ndarray, keras_model, x: np.ndarray, hm) -> str | None:
     """A sentence when hls4ml's outputs are far (see `far`) from Keras's float outputs; None when
     plausible."""
-    yk = np.asarray(keras_model(x.reshape((len(x), *keras_model.input_shape[1:])), training=False),
-                    dtype=np.float64).reshape(len(x), -1)
+    with _keras_quiet():
+        yk = np.asarray(keras_model(x.reshape((len(x), *keras_model.input_shape[1:])), training=False),
+                        dtype=np.float64).reshape(len(x), -1)
     is_far, worst, n_sat = far(y, yk, hm.get_output_variables()[0])
     if not is_far:
         return None
@@ -115,7 +126,8 @@ def keras_layer_outputs(keras_model, x: np.ndarray, hls_names=()) -> dict:
 
     layers = [layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(keras_model.inputs[0], [layer.output for layer in layers])
-    outs = probe(x.reshape((len(x), *keras_model.input_shape[1:])), training=False)
+    with _keras_quiet():
+        outs = probe(x.reshape((len(x), *keras_model.input_shape[1:])), training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     named = {}
     for layer, out in zip(layers, outs):
