@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ def test_bridge_top_and_c_driver_under_sanitizers(kind, mlp_models, tmp_path_fac
     assert proc.returncode == 0, proc.stderr[-2000:]
     cflags = "-std=c99 -O1 -Wall -Wextra " + " ".join(SANITIZE)
     proc = subprocess.run(["make", "-s", "-C", str(SW), "host", f"IP={ip}", f"BUILD={build}", f"CFLAGS={cflags}",
-                           "HEADER_FLAGS=--no-keras", f"PY={os.sys.executable}"], capture_output=True, text=True)
+                           "HEADER_FLAGS=--no-keras", f"PY={sys.executable}"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     x = samples(9, seed=17)  # more than one axi_lite batch
