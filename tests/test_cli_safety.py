@@ -377,5 +377,7 @@ def test_chunked_simulation_for_the_bar_is_the_same(ip_dir):
     chunked = csim.CsimAccelerator(ip_dir)
     chunked.load_weights((ip_dir / "weights.bin").read_bytes())
     y = chunked.predict(x, progress=seen.append)
-    assert seen == [csim.PROGRESS_CHUNK, 2 * csim.PROGRESS_CHUNK, len(x)]
+    # three starts of at most PROGRESS_CHUNK samples, reported as they finish (workers run in parallel)
+    assert len(seen) == 3 and seen[-1] == len(x) and seen == sorted(seen)
+    assert max(np.diff([0, *seen])) <= csim.PROGRESS_CHUNK
     assert np.array_equal(y, whole)

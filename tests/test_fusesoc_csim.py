@@ -41,3 +41,21 @@ def test_check_fails_on_a_mismatch(csim_run, tmp_path):
     res = subprocess.run([sys.executable, "-m", "nnaccel", "check", str(bad)], capture_output=True, text=True)
     assert res.returncode == 1
     assert "1 samples DIFFER" in res.stdout
+
+
+def test_csim_target_reports_a_crash_in_one_line(csim_run, tmp_path):
+    """The target's own command (Edalize's Makefile) on a copy of its work directory whose model
+    C++ aborts: the run fails, with nnaccel's one line saying why, and no Python traceback."""
+    _, root = csim_run
+    makefile = next(p for p in (root / "build").rglob("Makefile") if "nnaccel check" in p.read_text())
+    work = tmp_path / "csim"
+    shutil.copytree(makefile.parent, work)
+    src = next(work.rglob("nnaccel.json")).parent / "hls" / "firmware" / "myproject.cpp"
+    text = src.read_text()
+    body = text.index(") {", text.index("void myproject(")) + 3
+    src.write_text("#include <cstdlib>\n" + text[:body] + "\n    std::abort();\n" + text[body:])
+    res = subprocess.run(["make", "-C", str(work)], capture_output=True, text=True, timeout=900)
+    assert res.returncode != 0
+    ours = [ln for ln in res.stderr.splitlines() if ln.startswith("nnaccel check")]
+    assert len(ours) == 1 and "the compiled model was killed by SIGABRT" in ours[0], res.stderr
+    assert "Traceback" not in res.stderr

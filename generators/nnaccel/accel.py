@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, hwsizing, progress, regmap as rm, render, report as rpt, swgen
+from . import __version__, hls, hwsizing, limits, progress, regmap as rm, render, report as rpt, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
 from .layer_facts import model_facts
+from .reference import reference_outputs
 from .staging import copy_tree, staged_dir
 from .weights import image as wimage
 from .weights.layout import layout_from_graph
@@ -101,12 +102,17 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
         out_port = hls.data_port(hm.get_output_variables()[0])
         x = tb_inputs(cfg, in_port.shape) if cfg.tb_samples > 0 else None
         labels = tb_labels(cfg, len(x)) if x is not None else None
+        verify = limits.refuse_unsupported(hm, cfg.io_type)
         expected = None
         if x is not None and reference:
-            with progress.step(log, f"compiling hls4ml's reference model for {len(x)} test vectors"), hls.quiet():
-                hm.compile()
-                expected = np.asarray(hm.predict(np.ascontiguousarray(x.reshape(len(x), -1))), dtype=np.float32)
+            keras_model = hls.load_keras(cfg.model) if cfg.model.suffix.lower() != ".json" else None
+            with progress.step(log, f"compiling hls4ml's reference model for {len(x)} test vectors"):
+                expected = reference_outputs(hm, x, cfg.model.name, prj / "firmware", verify, keras_model)
             expected = expected.reshape(len(x), -1)
+        elif verify:
+            e, layer = verify[0]
+            raise ConfigError(f"layer {layer}: {e['message']}; nnaccel accepts such a model only after checking "
+                              f"hls4ml's outputs against Keras (`nnaccel ip` with tb_samples > 0), or use {e['instead']}")
         else:
             with hls.quiet():
                 hm.write()

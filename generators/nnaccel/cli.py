@@ -30,6 +30,26 @@ def _print_image_report(rep) -> None:
               f"{rep['n_saturated']} saturated, {rep['n_wrapped']} wrapped")
 
 
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive {'integer' if kind is int else 'number'}")
+        return value
+    return parse
+
+
+def _csim_options(p) -> None:
+    p.add_argument("--jobs", "-j", type=_positive(int), metavar="N",
+                   help="worker processes that share the samples (default: the number of cores)")
+    p.add_argument("--timeout", type=_positive(float), metavar="SECONDS",
+                   help="time a start may take per 1000 samples before the C++ is taken for an endless loop "
+                        "and stopped (default: $NNACCEL_CSIM_TIMEOUT, else 60)")
+
+
 def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines (results and errors still appear)")
 
@@ -112,7 +132,7 @@ def _run_csim(args) -> int:
             image = Path(args.weights).read_bytes()
         except OSError as e:
             raise NnaccelError(f"--weights: cannot read {args.weights} ({e.strerror})") from None
-    y = run_csim(Path(args.dir), x, image, log=args.progress)
+    y = run_csim(Path(args.dir), x, image, log=args.progress, jobs=args.jobs, timeout=args.timeout)
     with staged_file(Path(args.output), inputs=[args.input, args.weights]) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, y.astype(np.float32))
@@ -129,6 +149,7 @@ def add_csim(sub) -> None:
     p.add_argument("--output", required=True, metavar="Y.npy",
                    help="the outputs to write as float32 .npy (an existing file is replaced)")
     p.add_argument("--weights", metavar="IMAGE.bin", help="weight image to load (default: the IP's weights.bin)")
+    _csim_options(p)
     _quiet_option(p)
     p.set_defaults(func=_run_csim)
 
@@ -136,14 +157,16 @@ def add_csim(sub) -> None:
 def _run_check(args) -> int:
     from .check import check_ip
 
-    return 0 if check_ip(Path(args.dir), progress=args.progress) else 1
+    return 0 if check_ip(Path(args.dir), progress=args.progress, jobs=args.jobs, timeout=args.timeout) else 1
 
 
 def add_check(sub) -> None:
     p = sub.add_parser("check", help="C-simulate the stored test vectors and compare bit for bit",
                        description="C-simulate the IP's stored test vectors and compare the outputs bit for "
-                                   "bit with hls4ml's predict(); exit 1 on any difference.")
+                                   "bit with hls4ml's predict(), twice (differing runs mean the C++ is not deterministic); "
+                                   "exit 1 on any difference.")
     p.add_argument("dir", help="IP directory written by `nnaccel ip` with tb_samples > 0")
+    _csim_options(p)
     _quiet_option(p)
     p.set_defaults(func=_run_check)
 

@@ -3,18 +3,15 @@ library (cached by content hash) and drive it the way the hardware is driven:
 load the weight image through the weights port, then process the batch."""
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from . import progress
+from . import isolate, progress
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
 from .weights import image as wimage
@@ -50,6 +47,14 @@ def _sources(ip_dir: Path, desc: dict) -> list[Path]:
             ip_dir / desc["files"]["csim_bridge"]]
 
 
+def compile_command(ip_dir: Path, out: Path, flags=CXXFLAGS) -> list[str]:
+    """The g++ command that builds the C-simulation library of an IP (tests add sanitizer flags)."""
+    ip_dir = Path(ip_dir).resolve()
+    return ["g++", *flags,
+            f"-I{ip_dir / 'csim' / 'include'}", f"-I{ip_dir / 'hls'}", f"-I{ip_dir / 'hls' / 'firmware'}",
+            f"-I{ap_types_dir()}", *map(str, _sources(ip_dir, read_description(ip_dir))), "-o", str(out)]
+
+
 def build_csim_library(ip_dir: Path) -> Path:
     """Compile once per distinct set of sources; later calls return the cached library."""
     ip_dir = Path(ip_dir).resolve()
@@ -66,10 +71,7 @@ def build_csim_library(ip_dir: Path) -> Path:
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = ["g++", *CXXFLAGS,
-           f"-I{ip_dir / 'csim' / 'include'}", f"-I{ip_dir / 'hls'}", f"-I{ip_dir / 'hls' / 'firmware'}",
-           f"-I{ap_types_dir()}", *map(str, _sources(ip_dir, desc)), "-o", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(compile_command(ip_dir, tmp), capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise NnaccelError(f"g++ could not build the C-simulation of {ip_dir}: "
@@ -85,35 +87,94 @@ def _compiler_version() -> str:
         raise NnaccelError("g++ not found: C-simulation needs a C++ compiler on PATH") from None
 
 
-class CsimAccelerator:
-    """One simulated accelerator instance: its own copy of the library, so its
-    on-chip weight storage starts empty like a freshly programmed device."""
+DEFAULT_TIMEOUT = 60.0  # seconds a start may take per 1000 samples (at least one such allowance)
+TIMEOUT_ENV = "NNACCEL_CSIM_TIMEOUT"  # overrides it everywhere (ip's reference, FuseSoC's csim target)
 
-    def __init__(self, ip_dir: Path):
+
+def default_timeout() -> float:
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise NnaccelError(f"{TIMEOUT_ENV}={text!r}: expected a positive number of seconds per 1000 samples")
+    return value
+START_SYMBOL = "nnaccel_csim_start"
+
+
+def start_request(command: int, n_samples: int, in_words: bytes | None, out_size: int, weights: bytes | None):
+    """The worker request for one start of the bridge's C ABI (csim/csim_bridge.cpp):
+    int nnaccel_csim_start(u32 command, u32 n, const void *in, void *out, const void *weights, u32 regs[5])."""
+    return ("call", START_SYMBOL, "int", [("u32", command), ("u32", n_samples), ("in", in_words or b"\0"),
+                                          ("out", out_size), ("in", weights), ("out", 4 * len(REG_NAMES))])
+
+
+def start_result(reply) -> tuple[int, dict, bytes]:
+    _, rc, (out, regs) = reply
+    return rc, dict(zip(REG_NAMES, np.frombuffer(regs, "<u4").tolist())), out
+
+
+class CsimAccelerator:
+    """One simulated accelerator: `jobs` worker processes (nnaccel.isolate), each with its own copy
+    of the library, so its on-chip weight storage starts empty like a freshly programmed device.
+    The weight image last loaded is replayed into a worker that starts later or restarts after a
+    crash, so every worker holds the same state. `timeout`: seconds per start per 1000 samples."""
+
+    def __init__(self, ip_dir: Path, jobs: int | None = None, timeout: float | None = None):
         self.ip_dir = Path(ip_dir)
         self.desc = read_description(self.ip_dir)
-        lib = build_csim_library(self.ip_dir)
-        self._tmp = tempfile.TemporaryDirectory(prefix="nnaccel-csim-")
-        private = Path(self._tmp.name) / lib.name
-        shutil.copy2(lib, private)
-        self._lib = ctypes.CDLL(str(private))
-        f = self._lib.nnaccel_csim_start
-        f.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                      ctypes.POINTER(ctypes.c_uint32)]
-        f.restype = ctypes.c_int
-        self._start = f
+        self.library = build_csim_library(self.ip_dir)
+        self.jobs = max(1, jobs or isolate.default_jobs())
+        self.timeout = timeout or default_timeout()
+        model = Path(self.desc.get("config", {}).get("model") or self.desc["top"]).name
+        self.what = f"C-simulation of {model} ({self.desc['top']})"
+        self._workers: list[isolate.Worker] = []
+        self._image: bytes | None = None  # what the last LOAD_WEIGHTS start carried
+
+    def timeout_for(self, n_samples: int) -> float:
+        return self.timeout * max(1.0, n_samples / 1000)
+
+    def _worker(self, k: int) -> isolate.Worker:
+        """Worker k, started (and given the current weights) if it is not running."""
+        while len(self._workers) <= k:
+            self._workers.append(isolate.Worker(self.library, self.what, self.ip_dir / "hls" / "firmware"))
+        w = self._workers[k]
+        w.ensure(self.timeout)
+        if self._image is not None and w.state is not self._image:
+            w.request(start_request(COMMANDS["LOAD_WEIGHTS"], 0, None, 0, self._image),
+                      self.timeout_for(1), "loading the weights")
+            w.state = self._image
+        return w
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
 
     # -- raw starts --
     def start(self, command: int, n_samples: int = 0, in_words: bytes | None = None,
               out_size: int = 0, weights: bytes | None = None) -> tuple[dict, bytes]:
-        regs = (ctypes.c_uint32 * 5)()
-        in_buf = ctypes.create_string_buffer(in_words or b"\0", max(1, len(in_words or b"")))
-        out_buf = ctypes.create_string_buffer(max(1, out_size))
-        w_buf = ctypes.create_string_buffer(weights, len(weights)) if weights is not None else None
-        rc = self._start(command, n_samples, in_buf, out_buf, w_buf, regs)
+        if command == COMMANDS["LOAD_WEIGHTS"]:
+            self._image = None  # this start loads them into worker 0; the others replay it when used
+        w = self._worker(0)
+        rc, regs, out = start_result(w.request(start_request(command, n_samples, in_words, out_size, weights),
+                                               self.timeout_for(n_samples), f"a start of {n_samples} samples"))
+        if command == COMMANDS["LOAD_WEIGHTS"] and weights is not None:
+            self._image = w.state = weights
+        self._protocol(rc)
+        return regs, out
+
+    def _protocol(self, rc: int) -> None:
         if rc != 0:
-            raise NnaccelError(f"C-simulation of {self.desc['top']}: the data path broke its protocol (code {rc})")
-        return dict(zip(REG_NAMES, regs)), out_buf.raw[:out_size]
+            raise NnaccelError(f"{self.what}: the data path broke its protocol (code {rc})")
 
     def _check(self, regs: dict, what: str) -> None:
         err = regs["LAST_ERROR"]
@@ -129,25 +190,48 @@ class CsimAccelerator:
         self._check(regs, "loading weights")
         return regs
 
+    def chunk_size(self, n: int, jobs: int) -> int:
+        """Samples per start: the register file's limit for axi_lite; otherwise enough starts for
+        every worker and about 16 per worker (a progress bar moves, a slow worker does not hold
+        everyone up), at least PROGRESS_CHUNK samples each. Samples are independent: any split
+        gives the same outputs."""
+        if self.desc["lite_max_batch"]:
+            return self.desc["lite_max_batch"]
+        per_worker = -(-n // jobs)
+        return max(1, min(per_worker, max(PROGRESS_CHUNK, -(-n // (16 * jobs)))))
+
     def predict(self, x: np.ndarray, progress=None) -> np.ndarray:
-        """`progress(done)` after each start; with it, large batches go in PROGRESS_CHUNK-sample
-        starts (samples are independent, so the outputs are the same) so a bar can move."""
+        """`progress(done)` after each start. The batch is split across the workers; outputs in order."""
         d = self.desc
         x = check_input(x, d)
         n = len(x)
-        batch = d["lite_max_batch"] or (min(n, PROGRESS_CHUNK) if progress else n) or 1
-        out = []
-        for i in range(0, n, batch):
-            chunk = x[i:i + batch]
-            words = encode_words(chunk, d["input_word"])
-            regs, raw = self.start(COMMANDS["RUN"], len(chunk), words,
-                                   len(chunk) * d["n_outputs"] * d["output_word"]["bytes"])
-            self._check(regs, "running inference")
-            out.append(decode_words(raw, d["output_word"]).reshape(len(chunk), d["n_outputs"]))
+        if n == 0:
+            return np.zeros((0, *d["output_shape"]), np.float32)
+        jobs = min(self.jobs, -(-n // self.chunk_size(n, self.jobs)))
+        batch = self.chunk_size(n, jobs)
+        in_words = encode_words(x, d["input_word"])
+        in_sample = len(in_words) // n
+        out_sample = d["n_outputs"] * d["output_word"]["bytes"]
+        bounds = [(i, min(n, i + batch)) for i in range(0, n, batch)]
+        reqs = [start_request(COMMANDS["RUN"], b - a, in_words[a * in_sample:b * in_sample], (b - a) * out_sample,
+                              None) for a, b in bounds]
+        workers = [self._worker(k) for k in range(jobs)]
+        done = [0]
+
+        def finished(i, reply):
+            done[0] += bounds[i][1] - bounds[i][0]
             if progress:
-                progress(i + len(chunk))
-        y = np.concatenate(out) if out else np.zeros((0, d["n_outputs"]), np.float32)
-        return y.reshape((n, *d["output_shape"]))
+                progress(done[0])
+
+        replies = isolate.run_all(workers, reqs, lambda r: self.timeout_for(r[3][1][1]),
+                                  f"a start of up to {batch} samples", finished)
+        raw = []
+        for reply in replies:
+            rc, regs, out = start_result(reply)
+            self._protocol(rc)
+            self._check(regs, "running inference")
+            raw.append(out)
+        return decode_words(b"".join(raw), d["output_word"]).reshape((n, *d["output_shape"]))
 
 
 def load_npy(value, what: str) -> np.ndarray:
@@ -192,21 +276,36 @@ def decode_words(raw: bytes, word: dict) -> np.ndarray:
     return to_real(bits, parse_hls_type(word["type"])).astype(np.float32)
 
 
-def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None) -> np.ndarray:
-    """Load the weight image (the IP's own unless given), then process the whole batch.
-    `log`: a progress log (nnaccel.progress) for the g++ build and the sample loop."""
+def open_csim(ip_dir: Path, image: bytes | None = None, log=None, jobs: int | None = None,
+              timeout: float | None = None) -> CsimAccelerator:
+    """A CsimAccelerator with the weight image loaded (the IP's own unless given)."""
     if log is None:
-        acc = CsimAccelerator(ip_dir)
+        acc = CsimAccelerator(ip_dir, jobs, timeout)
     else:
         with progress.step(log, "building the C-simulation with g++"):
-            acc = CsimAccelerator(ip_dir)
+            acc = CsimAccelerator(ip_dir, jobs, timeout)
     if acc.desc["weights"] == "external":
         if image is None:
             image = (Path(ip_dir) / acc.desc["files"]["image"]).read_bytes()
         acc.load_weights(image)
     elif image is not None:
         raise NnaccelError("--weights: this IP has embedded weights; it takes no weight image")
+    return acc
+
+
+def simulate_batch(acc: CsimAccelerator, x: np.ndarray, log=None) -> np.ndarray:
     if log is None:
         return acc.predict(x)
     with progress.step(log, f"simulating {len(x)} samples"):
         return acc.predict(x, progress.bar(log, "simulating", len(x)))
+
+
+def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None, jobs: int | None = None,
+             timeout: float | None = None) -> np.ndarray:
+    """Load the weight image (the IP's own unless given), then process the whole batch on `jobs`
+    worker processes. `log`: a progress log (nnaccel.progress) for the g++ build and the samples."""
+    acc = open_csim(ip_dir, image, log, jobs, timeout)
+    try:
+        return simulate_batch(acc, x, log)
+    finally:
+        acc.close()

@@ -28,3 +28,12 @@ class InputError(NnaccelError):
 
 class OutputError(NnaccelError):
     """An output path is unsafe to write (it holds someone else's files, or the inputs) or cannot be written."""
+
+
+class CsimCrash(NnaccelError):
+    """Compiled model code (C-simulation, hls4ml's reference) aborted, crashed or gave untrustworthy
+    outputs; the caller's process lives on (the code ran in a worker process)."""
+
+
+class CsimTimeout(CsimCrash):
+    """Compiled model code did not finish within its time allowance (an endless loop?)."""

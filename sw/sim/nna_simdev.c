@@ -217,7 +217,7 @@ static int compute(nna_sim_t *s) {
         }
     }
     s->counters[NNA_SIM_CSIM_CALLS]++;
-    rc = s->csim(s->run_command, s->run_n, in, out, w, s->pending_regs);
+    rc = s->csim ? s->csim(s->run_command, s->run_n, in, out, w, s->pending_regs) : -1;
     if (rc != 0) {
         s->counters[NNA_SIM_CSIM_FAULTS]++;
         set_fault(s, "nnaccel_csim_start returned %d", rc);
@@ -581,13 +581,14 @@ uint64_t nna_sim_counter(nna_sim_t *s, int which) {
 }
 const char *nna_sim_last_fault(nna_sim_t *s) { return s->fault; }
 void nna_sim_set_trace(nna_sim_t *s, int on) { s->trace = on; }
+void nna_sim_set_csim(nna_sim_t *s, nna_sim_csim_fn fn) { s->csim = (csim_start_fn)fn; }
 
 /* ---- life cycle ---- */
 nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library) {
     nna_sim_t *s;
     create_error[0] = '\0';
-    if (cfg == NULL || csim_library == NULL) {
-        snprintf(create_error, sizeof create_error, "nna_sim_create: NULL configuration or library path");
+    if (cfg == NULL) {
+        snprintf(create_error, sizeof create_error, "nna_sim_create: NULL configuration");
         return NULL;
     }
     if (cfg->n_inputs == 0 || cfg->n_outputs == 0 || cfg->in_bytes == 0 || cfg->out_bytes == 0 ||
@@ -602,14 +603,14 @@ nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library)
     if (s->cfg.cmd_load_weights == 0) s->cfg.cmd_load_weights = 1;
     if (s->cfg.cmd_run == 0) s->cfg.cmd_run = 2;
     if (s->cfg.status_weights_valid == 0) s->cfg.status_weights_valid = 1;
-    s->dl = dlopen(csim_library, RTLD_NOW | RTLD_LOCAL);
-    if (s->dl == NULL) {
+    if (csim_library != NULL) s->dl = dlopen(csim_library, RTLD_NOW | RTLD_LOCAL);
+    if (csim_library != NULL && s->dl == NULL) {
         snprintf(create_error, sizeof create_error, "cannot load %s: %s", csim_library, dlerror());
         free(s);
         return NULL;
     }
-    *(void **)(&s->csim) = dlsym(s->dl, "nnaccel_csim_start");
-    if (s->csim == NULL) {
+    if (s->dl) *(void **)(&s->csim) = dlsym(s->dl, "nnaccel_csim_start");
+    if (s->dl && s->csim == NULL) {
         snprintf(create_error, sizeof create_error, "%s has no nnaccel_csim_start", csim_library);
         dlclose(s->dl);
         free(s);

@@ -59,8 +59,13 @@ enum {
     NNA_SIM__COUNTERS
 };
 
-/* Returns NULL on failure; nna_sim_create_error() then says why. */
+/* Returns NULL on failure; nna_sim_create_error() then says why. csim_library NULL: no library
+ * is loaded here; attach the C-simulation with nna_sim_set_csim (e.g. one that forwards each
+ * start to a worker process, so that a crash in the model's C++ does not end this one). */
 nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library);
+typedef int (*nna_sim_csim_fn)(uint32_t command, uint32_t n_samples, const void *in_words, void *out_words,
+                               const void *weight_words, uint32_t *regs_out);
+void nna_sim_set_csim(nna_sim_t *sim, nna_sim_csim_fn fn); /* a start without one faults (code -1) */
 const char *nna_sim_create_error(void);
 void nna_sim_destroy(nna_sim_t *sim);
 

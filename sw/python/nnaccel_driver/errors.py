@@ -51,3 +51,8 @@ class BusyError(DriverError):
 
 class InputShapeError(DriverError, ValueError):
     """Input data has the wrong shape or dtype."""
+
+
+class CsimCrashed(DriverError):
+    """Simulation only: the accelerator's C-simulation (the model's C++) aborted, crashed or hung
+    in its worker process; this process goes on, and the next start gets a fresh worker."""

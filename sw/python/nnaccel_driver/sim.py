@@ -23,7 +23,7 @@ import numpy as np
 
 from . import description as description_mod
 from .core import Accelerator, Buffer
-from .errors import DriverError
+from .errors import CsimCrashed, DriverError
 
 
 def _sim_sources() -> Path:
@@ -118,6 +118,7 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "nna_sim_counter": ([P, I], U64),
         "nna_sim_last_fault": ([P], ctypes.c_char_p),
         "nna_sim_set_trace": ([P, I], None),
+        "nna_sim_set_csim": ([P, P], None),
     }
     for name, (args, res) in sigs.items():
         f = getattr(lib, name)
@@ -144,34 +145,114 @@ def sim_config(desc: description_mod.Description, dma_length_bits: int = 14, lat
     return c
 
 
+CSIM_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p,
+                           ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32))
+MAX_IMAGE = 32 + (64 << 20)  # what the device reads through the weights port at most (nna_simdev.c)
+
+
+class IsolatedCsim:
+    """The device's C-simulation in a worker process (nnaccel.isolate, from the nnaccel host tools):
+    every start the device makes is forwarded there, so a crash in the model's C++ becomes
+    CsimCrashed in this process. The last weight image loaded is replayed into a restarted worker."""
+
+    def __init__(self, desc: description_mod.Description, csim_library: Path, private: bool, timeout: float | None):
+        from nnaccel import csim, isolate
+
+        self._csim, self.desc = csim, desc
+        self.timeout = timeout or csim.default_timeout()
+        firmware = desc.default_image.parent / "hls" / "firmware" if desc.default_image else None
+        self.worker = isolate.Worker(csim_library, f"C-simulation of {desc.top} (simulated device)", firmware,
+                                     private=private)
+        self.image: bytes | None = None
+        self.crash: Exception | None = None
+        self.callback = CSIM_FN(self._start)  # referenced here: C holds only the pointer
+        self.worker.ensure(self.timeout)  # now, not inside the driver's first (timed) start
+
+    def _start(self, command, n, in_ptr, out_ptr, w_ptr, regs_ptr) -> int:
+        d, csim = self.desc, self._csim
+        try:
+            in_words = ctypes.string_at(in_ptr, n * d.n_inputs * d.in_word.bytes) if in_ptr else None
+            out_size = n * d.n_outputs * d.out_word.bytes if out_ptr else 0
+            weights = None
+            if w_ptr:
+                payload = int.from_bytes(ctypes.string_at(w_ptr + 16, 4), "little")
+                weights = ctypes.string_at(w_ptr, min(MAX_IMAGE, 32 + payload))
+            load = command == csim.COMMANDS["LOAD_WEIGHTS"]
+            self.worker.ensure(self.timeout)
+            if self.image is not None and self.worker.state is not self.image and not load:
+                self.worker.request(csim.start_request(csim.COMMANDS["LOAD_WEIGHTS"], 0, None, 0, self.image),
+                                    self.timeout, "loading the weights")
+            reply = self.worker.request(csim.start_request(command, n, in_words, out_size, weights),
+                                        self.timeout * max(1.0, n / 1000), f"a start of {n} samples")
+            rc, regs, out = csim.start_result(reply)
+            if load and weights is not None:
+                self.image = self.worker.state = weights
+            if out_ptr and out:
+                ctypes.memmove(out_ptr, out, len(out))
+            for i, v in enumerate(regs.values()):
+                regs_ptr[i] = v
+            return rc
+        except Exception as e:  # nothing may propagate into C; the bus access that started it raises
+            self.crash = e
+            return -2
+
+    def raise_crash(self) -> None:
+        if self.crash is not None:
+            e, self.crash = self.crash, None
+            raise CsimCrashed(str(e)) from None
+
+    def close(self) -> None:
+        self.worker.close()
+
+
 class SimDevice:
-    """One simulated device: bus access, DDR, fault injection, counters."""
+    """One simulated device: bus access, DDR, fault injection, counters. `isolated` (default when
+    the nnaccel host tools are importable): the C-simulation runs in a worker process."""
 
     def __init__(self, desc: description_mod.Description, csim_library, sim_lib=None, private: bool = True,
-                 dma_length_bits: int = 14, latency_ticks: int = 3):
+                 dma_length_bits: int = 14, latency_ticks: int = 3, isolated: bool | None = None,
+                 timeout: float | None = None):
         self.desc = desc
         self._tmp = None
+        self._iso = None
         csim_library = Path(csim_library)
-        if private:  # own copy: dlopen shares one handle (and the weight storage) per path
-            self._tmp = tempfile.TemporaryDirectory(prefix="nnaccel-sim-")
-            private_lib = Path(self._tmp.name) / csim_library.name
-            shutil.copy2(csim_library, private_lib)
-            csim_library = private_lib
+        if isolated is None:
+            try:
+                import nnaccel.isolate  # noqa: F401
+                isolated = True
+            except ImportError:
+                isolated = False
         self._lib = _bind(ctypes.CDLL(str(sim_library(sim_lib))))
         self.config = sim_config(desc, dma_length_bits, latency_ticks)
-        self._h = self._lib.nna_sim_create(ctypes.byref(self.config), str(csim_library).encode())
+        if isolated:
+            self._iso = IsolatedCsim(desc, csim_library, private, timeout)
+            self._h = self._lib.nna_sim_create(ctypes.byref(self.config), None)
+            if self._h:
+                self._lib.nna_sim_set_csim(self._h, ctypes.cast(self._iso.callback, ctypes.c_void_p))
+        else:
+            if private:  # own copy: dlopen shares one handle (and the weight storage) per path
+                self._tmp = tempfile.TemporaryDirectory(prefix="nnaccel-sim-")
+                private_lib = Path(self._tmp.name) / csim_library.name
+                shutil.copy2(csim_library, private_lib)
+                csim_library = private_lib
+            self._h = self._lib.nna_sim_create(ctypes.byref(self.config), str(csim_library).encode())
         if not self._h:
             raise DriverError(f"simulated device: {self._lib.nna_sim_create_error().decode()}")
 
+    def _after(self, value):
+        if self._iso is not None:
+            self._iso.raise_crash()
+        return value
+
     # bus
     def read32(self, addr: int) -> int:
-        return self._lib.nna_sim_read32(self._h, addr)
+        return self._after(self._lib.nna_sim_read32(self._h, addr))
 
     def write32(self, addr: int, value: int) -> None:
-        self._lib.nna_sim_write32(self._h, addr, value)
+        self._after(self._lib.nna_sim_write32(self._h, addr, value))
 
     def irq(self) -> bool:
-        return bool(self._lib.nna_sim_irq(self._h))
+        return self._after(bool(self._lib.nna_sim_irq(self._h)))
 
     # DDR
     def allocate(self, nbytes: int) -> Buffer:
@@ -233,6 +314,8 @@ class SimDevice:
         if self._h:
             self._lib.nna_sim_destroy(self._h)
             self._h = None
+        if self._iso is not None:
+            self._iso.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -258,8 +341,10 @@ class _Port:
 
 
 def simulate(ip_dir, csim_library=None, sim_lib=None, timeout: float = 1.0, dma_length_bits: int = 14,
-             private: bool = True) -> Accelerator:
-    """An Accelerator on a fresh simulated device for the IP in `ip_dir`; `.sim` is the device."""
+             private: bool = True, isolated: bool | None = None, csim_timeout: float | None = None) -> Accelerator:
+    """An Accelerator on a fresh simulated device for the IP in `ip_dir`; `.sim` is the device.
+    The model's C++ runs in a worker process (`isolated`, needs the nnaccel host tools): a crash
+    there raises CsimCrashed here; `csim_timeout`: seconds a start may take per 1000 samples."""
     desc = description_mod.load(ip_dir)
     if csim_library is None:
         try:
@@ -268,7 +353,8 @@ def simulate(ip_dir, csim_library=None, sim_lib=None, timeout: float = 1.0, dma_
             raise DriverError("simulate: give csim_library= (the .so `nnaccel csim` builds); "
                               "the nnaccel host tools are not importable here") from None
         csim_library = build_csim_library(Path(ip_dir))
-    dev = SimDevice(desc, csim_library, sim_lib, private=private, dma_length_bits=dma_length_bits)
+    dev = SimDevice(desc, csim_library, sim_lib, private=private, dma_length_bits=dma_length_bits,
+                    isolated=isolated, timeout=csim_timeout)
     dma = _Port(dev, DMA_BASE) if desc.interface == "axi_stream" else None
     acc = Accelerator(desc, _Port(dev, ACCEL_BASE), dev.allocate, dma=dma, timeout=timeout,
                       dma_max_bytes=(1 << dma_length_bits) - 1)
