@@ -108,6 +108,7 @@ def find_build(build_dir: Path) -> dict:
             raise _not_a_build(build_dir, f"accelerator {a['name']}: {missing[0]} is missing")
         dtso = summary_path.parent / f"{a['name']}.dtso"
         accels.append({"name": a["name"], "vlnv": a["vlnv"], "interface": a["interface"], "weights": a["weights"],
+                       "input_shape": desc["input_shape"],
                        "files": files, "dtso": dtso if dtso.is_file() else None,
                        "elf": _selftest_elf(build_dir, a["name"])})
     return {"design": summary["design"], "board": summary.get("board"), "summary": summary_path,
@@ -122,15 +123,19 @@ def _compile_overlay(dtso: Path, dtbo: Path) -> None:
         raise NnaccelError(f"{dtso.name}: dtc failed ({first})")
 
 
-def driver_wheel(dest: Path) -> Path:
+def driver_wheel(dest: Path, design: dict | None = None) -> Path:
     """Build the board-side driver (the installed nnaccel_driver package, numpy only) as a wheel in
-    `dest` with `pip wheel`, offline: no index, no build isolation (setuptools from this Python)."""
+    `dest` with `pip wheel`, offline: no index, no build isolation (setuptools from this Python).
+    `design` ({"design", "accelerators": [{"name", "vlnv"}]}) goes in as designs/<design>.json:
+    the PYNQ driver binds those VLNVs when PYNQ imports it, so a plain Overlay finds it."""
     import nnaccel_driver
 
     pkg = Path(nnaccel_driver.__file__).resolve().parent
     with tempfile.TemporaryDirectory(prefix="nnaccel-wheel.") as tmp:
         src = Path(tmp) / "src"
-        shutil.copytree(pkg, src / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+        shutil.copytree(pkg, src / pkg.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "designs"))
+        if design is not None:
+            render.write_json(src / pkg.name / "designs" / f"{design['design']}.json", design)
         packages = sorted(".".join(p.relative_to(src).parts) for p in (src / pkg.name).rglob("__init__.py")
                           for p in [p.parent])
         (src / "pyproject.toml").write_text(render.render(
@@ -181,7 +186,7 @@ def _fill(stage: Path, build: dict, build_dir: Path, log) -> dict:
         for f in a["files"]:
             shutil.copyfile(f, d / f.name)
             names.append(f.name)
-        entry = {k: a[k] for k in ("name", "vlnv", "interface", "weights")}
+        entry = {k: a[k] for k in ("name", "vlnv", "interface", "weights", "input_shape")}
         entry.update(files=names, dtso=None, dtbo=None, elf=None)
         if a["dtso"]:
             shutil.copyfile(a["dtso"], d / a["dtso"].name)
@@ -195,7 +200,8 @@ def _fill(stage: Path, build: dict, build_dir: Path, log) -> dict:
         readme_accels.append(entry)
     step = getattr(log, "step", None) or (lambda what: contextlib.nullcontext())
     with step("building the Python driver wheel"):
-        wheel = driver_wheel(stage)
+        wheel = driver_wheel(stage, {"design": design, "accelerators": [{"name": a["name"], "vlnv": a["vlnv"]}
+                                                                        for a in readme_accels]})
     (stage / "README.md").write_text(render.render(
         "bundle/README.md.j2", version=__version__, design=design, board=build["board"], build_dir=build_dir,
         wheel=wheel.name, accels=readme_accels))
