@@ -271,7 +271,8 @@ class NnAccelOverlay(Overlay):
         for name, d in self.ip_dict.items():
             if str(d.get("type", "")).startswith(VLNV_PREFIX):
                 drv = getattr(self, name)
-                drv.attach((ip_dirs or {}).get(name), timeout=timeout)
+                dma = getattr(self, f"{name}_dma") if f"{name}_dma" in self.ip_dict else None
+                drv.attach((ip_dirs or {}).get(name), dma=dma, timeout=timeout)
                 self.accelerators[name] = drv
 
     def close(self) -> None:
