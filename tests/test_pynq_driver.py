@@ -158,6 +158,26 @@ def test_predict_async_waits_on_the_interrupt(board, pynq, mlp_models, ref_root)
     assert np.array_equal(ol.acc.predict(x), ref_a)  # the synchronous path still polls
 
 
+def test_a_stalled_core_times_out_on_both_paths(board, pynq):
+    from nnaccel_driver import AccelTimeoutError, BusyError
+    from nnaccel_driver.pynq_driver import NnAccelOverlay
+    from pynq import _board
+
+    bundle, _, _ = board
+    ol = NnAccelOverlay(str(bundle / f"{DESIGN}.bit"), timeout=0.3)
+    (dev,) = [d for d in _board.DEVICES if d.desc.interface == "axi_master"]
+    dev.stall(True)
+    x = samples(2, seed=36)
+    with pytest.raises(AccelTimeoutError, match="no interrupt from the core within 0.3 s"):
+        asyncio.run(ol.acc.predict_async(x))
+    with pytest.raises(BusyError, match="an earlier start never finished"):  # the stalled start is still running
+        ol.acc.predict(x)
+    (sdev,) = [d for d in _board.DEVICES if d.desc.interface == "axi_stream"]
+    sdev.stall(True)
+    with pytest.raises(AccelTimeoutError, match="the core did not finish within 0.3 s"):
+        ol.strm.predict(x)  # polling, bounded
+
+
 def _copy_bundle(board, tmp_path) -> Path:
     bundle, _, _ = board
     dst = tmp_path / DESIGN
