@@ -84,6 +84,12 @@ def test_dry_run_shows_hls_vivado_handoff(tmp_path):
     assert lines[vitis].split()[2:] == ["vitis/nn_accel/build_selftest.py", handoff.split()[-1][:-4] + ".xsa"]
     assert any(line.strip().startswith("self-test application:") and line.endswith("nn_accel_selftest.elf")
                for line in lines)
+    # then the bundle, once, through the launcher like every other step (a dry run writes nothing)
+    bundle = [i for i, line in enumerate(lines) if line.startswith("echo ") and " -m nnaccel bundle . -o bundle" in line]
+    assert len(bundle) == 1 and bundle[0] > vitis
+    assert lines.count(handoff) == 1
+    (work,) = tmp_path.glob("*/ultra96v2")
+    assert not (work / "bundle").exists()
 
 
 def test_setup_writes_vitis_selftest_app(tmp_path):
@@ -111,7 +117,10 @@ def test_setup_writes_vitis_selftest_app(tmp_path):
     assert lint.returncode == 0, lint.stdout
     make = (work / "Makefile").read_text()
     assert "vitis -s vitis/nn_accel/build_selftest.py " in make
-    assert "post_build: vitis/nn_accel/vitis_ws/nn_accel_selftest/build/nn_accel_selftest.elf" in make
+    # the build ends with the board bundle, made from the self-test .elf and the handoff
+    assert "post_build: bundle/nn_system.tar.gz" in make
+    (rule,) = [line for line in make.splitlines() if line.startswith("bundle/nn_system.tar.gz:")]
+    assert "vitis/nn_accel/vitis_ws/nn_accel_selftest/build/nn_accel_selftest.elf" in rule.split()
 
 
 def test_two_accelerator_example_sets_up(tmp_path):

@@ -104,7 +104,10 @@ def builds(tmp_path_factory, mlp_models):
     work = _work_root(ws)
     component_a = work / "acc_a_prj" / "solution1" / "impl" / "ip" / "component.xml"
     stamp_a = component_a.stat().st_mtime_ns if component_a.exists() else None
+    archive = work / "bundle" / "nn_system.tar.gz"
+    runs["bundle_stamps"] = [archive.stat().st_mtime_ns if archive.exists() else None]
     runs["second"] = _build(ws)
+    runs["bundle_stamps"].append(archive.stat().st_mtime_ns)
     core = ws / "mycores" / "two.core"
     core.write_text(CORE.format(clock_b=4))
     runs["clock"] = _build(ws)
@@ -112,6 +115,7 @@ def builds(tmp_path_factory, mlp_models):
     # are loaded at run time); its self-test, whose expected outputs come from them, is rebuilt.
     shutil.copy(ws / "mycores" / "mlp_b.keras", ws / "mycores" / "mlp_a.keras")
     runs["weights"] = _build(ws)
+    runs["bundle_stamps"].append(archive.stat().st_mtime_ns)
     return ws, runs, component_a, stamp_a
 
 
@@ -131,6 +135,22 @@ def test_first_build_calls_every_tool_with_outputs_in_the_work_root(builds):
     for ext in (".bit", ".xsa", ".hwh"):
         assert (work / f"test_incr_two_0.1.0{ext}").is_file()
     assert len(list((work / "vitis").rglob("*_selftest.elf"))) == 2
+
+
+def test_every_build_ends_with_the_board_bundle(builds):
+    ws, runs, _, _ = builds
+    work = _work_root(ws)
+    b = work / "bundle" / "nn_system"
+    first, second, after_weights = runs["bundle_stamps"]
+    assert first is not None and second == first  # nothing changed: the bundle is not made again
+    assert after_weights != first
+    assert (b / "nn_system.bit").read_bytes() == (work / "test_incr_two_0.1.0.bit").read_bytes()
+    assert (b / "nn_system.hwh").is_file() and (b / "nn_system.xsa").is_file()
+    assert sorted(p.name for p in b.glob("*/*_selftest.elf")) == ["a_selftest.elf", "b_selftest.elf"]
+    # the new weights of `a` reached the bundle
+    (ip_a,) = work.glob("src/*/ip/a")
+    assert (b / "a" / "weights.bin").read_bytes() == (ip_a / "weights.bin").read_bytes()
+    assert (work / "bundle" / "nn_system.tar.gz").is_file()
 
 
 def test_second_build_with_nothing_changed_calls_no_tool(builds):

@@ -136,7 +136,7 @@ def test_pynq_driver_code_path(ip, mlp_models, ref_root, monkeypatch):
         return arr
 
     fake = types.ModuleType("pynq")
-    fake.DefaultIP, fake.allocate = DefaultIP, allocate
+    fake.DefaultIP, fake.allocate, fake.Overlay = DefaultIP, allocate, type("Overlay", (), {})
     monkeypatch.setitem(sys.modules, "pynq", fake)
     monkeypatch.delitem(sys.modules, "nnaccel_driver.pynq_driver", raising=False)
     from nnaccel_driver.pynq_driver import NnAccelIP, driver_for

@@ -380,10 +380,9 @@ def test_python_lite_pads_to_whole_registers(root):
             writes.append((offset, value))
 
     acc = object.__new__(Accelerator)
-    acc.desc, acc.regs = load_description(ip), Regs()
-    acc._start = lambda *a: None
-    acc._check_done = lambda k: None
-    acc._run_lite(np.arange(6, dtype=np.uint8), 1)
+    acc.desc, acc.regs, acc.irq = load_description(ip), Regs(), None
+    acc._kick = lambda *a: 0.0
+    acc._submit(np.arange(6, dtype=np.uint8), 1)
     base = acc.desc.lite_in_offset
     assert writes == [(base, 0x03020100), (base + 4, 0x0504)]
 

@@ -199,6 +199,33 @@ def add_port_qkeras(sub) -> None:
     p.set_defaults(func=run_port)
 
 
+def _run_bundle(args) -> int:
+    from .bundle import make_bundle
+
+    final, archive, manifest = make_bundle(Path(args.build_dir), Path(args.output), force=args.force,
+                                           log=args.progress)
+    accels = ", ".join(a["name"] for a in manifest["accelerators"])
+    print(f"nnaccel: wrote {final} ({len(manifest['files'])} files: {manifest['design']}.bit/.hwh/.xsa, "
+          f"{accels}, {manifest['wheel']}) and {archive}")
+    return 0
+
+
+def add_bundle(sub) -> None:
+    p = sub.add_parser("bundle", help="collect what a board needs from a board build",
+                       description="Collect the bitstream, hardware handoff, self-test, each accelerator's "
+                                   "description, register map, weight layout and images, device-tree overlay "
+                                   "and the Python driver wheel of a finished board build into DIR/<design>/ "
+                                   "and DIR/<design>.tar.gz, with a README saying how to install and run.")
+    p.add_argument("build_dir", metavar="BUILD_DIR",
+                   help="the work root of a board build (build/<core>/<board>/ after fusesoc run --target=<board>)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="directory to write <design>/ and <design>.tar.gz into (other files in it are left alone)")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR/<design> and DIR/<design>.tar.gz even if nnaccel bundle did not write them")
+    _quiet_option(p)
+    p.set_defaults(func=_run_bundle)
+
+
 def add_help(sub) -> None:
     p = sub.add_parser("help", help="show the help of a command", description="Show the help of COMMAND.")
     p.add_argument("command", nargs="?", help="the command to describe (default: all commands)")
@@ -211,7 +238,7 @@ def add_report(sub) -> None:
     register(sub)
 
 
-SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_report, add_header, add_port_qkeras,
+SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_report, add_header, add_port_qkeras, add_bundle,
                add_help]
 
 

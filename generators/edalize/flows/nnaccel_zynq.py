@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import glob
 import os
+import json
 import shutil
+import sys
 
 from edalize.flows.edaflow import FlowGraph
 from edalize.flows.vivado import Vivado
+from edalize.tools.vitis_app import _is_design_summary
+
+BUNDLE_DIR = "bundle"
 
 INSTALL_HINT = {
     "vitis_hls": "AMD Vitis HLS 2022.2 or newer (source <install>/settings64.sh), or set flow option "
@@ -56,8 +61,26 @@ class Nnaccel_zynq(Vivado):
         for c in vivado.commands.commands:
             if bit in c.targets and xpr not in c.depends:
                 c.depends = list(c.depends) + [xpr]
-        # The build ends with the self-test .elf(s), which need the .xsa, which needs the bitstream.
-        self.commands.set_default_target(graph.get_node("vitis_app").inst.commands.default_target)
+        # The self-test .elf(s) need the .xsa, which needs the bitstream; the build ends with the
+        # bundle of all of them (a make target like the others: EDALIZE_LAUNCHER applies to it).
+        app = graph.get_node("vitis_app").inst
+        self.bundle = self._bundle_target()
+        meta = [f["name"] for f in self.edam["files"] if f.get("file_type") == "user"]
+        # not the .hwh: the handoff rule makes it with the .xsa, and naming both would make
+        # (a non-grouped two-target rule) run the handoff twice
+        handoff = [f"{vivado.name}{ext}" for ext in (".bit", ".xsa")]
+        self.commands.add([sys.executable, "-m", "nnaccel", "bundle", ".", "-o", BUNDLE_DIR, "-q"], [self.bundle],
+                          handoff + app.elfs + meta)
+        self.commands.set_default_target(self.bundle)
+
+    def _bundle_target(self) -> str:
+        """bundle/<design>.tar.gz, the design named by the block-design summary among the files."""
+        for f in self.edam["files"]:
+            path = os.path.join(self.work_root, f["name"])
+            if _is_design_summary(path):
+                with open(path) as fh:
+                    return f"{BUNDLE_DIR}/{json.load(fh)['design']}.tar.gz"
+        raise RuntimeError("nnaccel_zynq: no block-design summary (<design>.json) among the files")
 
     def _needed_tools(self) -> list[str]:
         hls = self.flow.get_node("vitis_hls").inst
@@ -87,6 +110,7 @@ class Nnaccel_zynq(Vivado):
             print(f"  self-test application: {os.path.join(root, elf)}")
         for accel, reason in app.skipped:
             print(f"  no self-test application for {accel}: {reason}")
+        print(f"  board bundle (copy to the board, see its README.md): {os.path.join(root, self.bundle)}")
         hls = self.flow.get_node("vitis_hls").inst
         for repo in hls.repos:
             reports = os.path.normpath(os.path.join(root, repo, "..", "..", "syn", "report"))

@@ -1,6 +1,7 @@
 """nn_accel board-side driver (numpy only; pynq on a board).
 
-    nnaccel_driver.pynq_driver   pynq.DefaultIP subclass bound to the accelerator's VLNV
+    nnaccel_driver.pynq_driver   PYNQ: NnAccelOverlay, the DefaultIP subclass bound to nnaccel:hls:* VLNVs
+    nnaccel_driver.hwh           what the driver reads from the .hwh beside the bitstream
     nnaccel_driver.sim           the same driver against the simulated device (host)
     nnaccel_driver.Accelerator   the driver itself, over any register port + allocator
 """

@@ -3,6 +3,7 @@ board (pynq_driver.py) or the simulated device on a host (sim.py) plug in a regi
 an optional DMA register port and a buffer allocator. Every wait has a timeout."""
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -52,6 +53,58 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+class RegisterDma:
+    """An AXI DMA in simple mode driven through its PG021 registers (simulated device, or any
+    register port). pynq_driver.ChannelDma is the same engine through pynq.lib.dma's channels."""
+
+    def __init__(self, regs: RegisterPort):
+        self.regs = regs
+
+    def reset(self, timeout: float) -> None:
+        t0 = time.monotonic()
+        self.regs.write(MM2S_DMACR, DMACR_RESET)
+        while int(self.regs.read(MM2S_DMACR)) & DMACR_RESET:
+            if time.monotonic() - t0 > timeout:
+                raise AccelTimeoutError("AXI DMA reset did not complete")
+        self.regs.write(MM2S_DMACR, DMACR_RS)
+        self.regs.write(S2MM_DMACR, DMACR_RS)
+        if (int(self.regs.read(MM2S_DMASR)) | int(self.regs.read(S2MM_DMASR))) & DMASR_HALTED:
+            raise DmaError("AXI DMA stays halted after reset")
+
+    def submit(self, buf: Buffer, in_off: int, in_sz: int, out_off: int, out_sz: int) -> None:
+        # receive side first, so the core never blocks on a full output stream
+        out_addr, in_addr = buf.device_address + out_off, buf.device_address + in_off
+        self.regs.write(S2MM_DA, out_addr & 0xFFFFFFFF)
+        if out_addr >> 32:
+            self.regs.write(S2MM_DA_MSB, out_addr >> 32)
+        self.regs.write(S2MM_LENGTH, out_sz)
+        self.regs.write(MM2S_SA, in_addr & 0xFFFFFFFF)
+        if in_addr >> 32:
+            self.regs.write(MM2S_SA_MSB, in_addr >> 32)
+        self.regs.write(MM2S_LENGTH, in_sz)
+
+    def error(self) -> str | None:
+        """Which channel reports an error, if one does (a failed DMA starves the core)."""
+        for sr, ch in ((MM2S_DMASR, "MM2S"), (S2MM_DMASR, "S2MM")):
+            v = int(self.regs.read(sr))
+            if v & DMASR_ERR_MASK:
+                return f"the AXI DMA {ch} channel reported an error (DMASR 0x{v:X})"
+        return None
+
+    def wait(self, t0: float, timeout: float, what: str) -> None:
+        for sr, ch in ((S2MM_DMASR, "S2MM"), (MM2S_DMASR, "MM2S")):
+            while True:
+                v = int(self.regs.read(sr))
+                if v & DMASR_ERR_MASK:
+                    raise DmaError(f"{what} ({ch}): the AXI DMA reported an error (DMASR 0x{v:X})")
+                if v & DMASR_IDLE:
+                    self.regs.write(sr, DMASR_IOC)
+                    break
+                if time.monotonic() - t0 > timeout:
+                    raise AccelTimeoutError(f"{what} ({ch}): the AXI DMA did not finish within {timeout:g} s "
+                                            f"(DMASR 0x{v:X})")
+
+
 class Accelerator:
     """One nn_accel IP. `regs` reaches its s_axilite port, `dma` the AXI DMA of an axi_stream
     IP, `allocate(nbytes) -> Buffer` gives DMA-able memory."""
@@ -62,6 +115,9 @@ class Accelerator:
         self.desc = desc
         self.regs = regs
         self.dma = dma
+        # a register port is driven through PG021 registers; an engine (submit/wait/...) as it is
+        self._dma = None if dma is None else dma if hasattr(dma, "submit") else RegisterDma(dma)
+        self.irq = None             # an object with `async wait()`: predict_async waits on it (GIE/IER set)
         self.timeout = timeout
         self.dma_max_bytes = dma_max_bytes
         self.max_work_bytes = max_work_bytes
@@ -74,8 +130,8 @@ class Accelerator:
         if desc.interface == "axi_stream" and dma is None:
             raise DriverError("axi_stream: give the AXI DMA that feeds in_stream / drains out_stream (dma=...)")
         self._check_present()
-        if dma is not None:
-            self._dma_reset()
+        if self._dma is not None:
+            self._dma.reset(self.timeout)
         self.probe()
 
     # ---- registers ----
@@ -117,13 +173,14 @@ class Accelerator:
         self._wr("CTRL", AP_START)
         return t0
 
-    def _finish(self, t0: float, what: str, watch_dma: bool = False) -> None:
-        while not self._rd("CTRL") & AP_DONE:
+    def _finish(self, t0: float, what: str, watch_dma: bool = False, done_seen: bool = False) -> None:
+        """Wait for ap_done (unless the caller already read it: CTRL's ap_done clears on read),
+        then turn LAST_ERROR into the driver's error."""
+        while not done_seen and not self._rd("CTRL") & AP_DONE:
             if watch_dma:  # a failed DMA starves the core: report the DMA, not a timeout
-                for sr, ch in ((MM2S_DMASR, "MM2S"), (S2MM_DMASR, "S2MM")):
-                    v = int(self.dma.read(sr))
-                    if v & DMASR_ERR_MASK:
-                        raise DmaError(f"{what}: the AXI DMA {ch} channel reported an error (DMASR 0x{v:X})")
+                err = self._dma.error()
+                if err:
+                    raise DmaError(f"{what}: {err}")
             if time.monotonic() - t0 > self.timeout:
                 raise AccelTimeoutError(f"{what}: the core did not finish within {self.timeout:g} s "
                                         f"(CTRL 0x{self._rd('CTRL'):X})")
@@ -240,10 +297,7 @@ class Accelerator:
                                   f"or (N, {self.desc.n_inputs})")
         return x.reshape(len(x), self.desc.n_inputs)
 
-    def predict(self, x, raw: bool = False) -> np.ndarray:
-        """Float (or integer) inputs -> float32 outputs of shape (N, *output_shape); the
-        driver encodes to the IP's input words and decodes its output words. With raw=True,
-        `x` holds raw input words and the raw output words are returned."""
+    def _in_words(self, x, raw: bool) -> np.ndarray:
         d = self.desc
         if raw:  # float words travel as their IEEE bit patterns
             x = np.asarray(x, dtype="<f4") if d.in_word.is_float else np.asarray(x)
@@ -252,26 +306,54 @@ class Accelerator:
         else:
             in_words = words.encode(self._check_input(x), d.in_word)
             in_words = in_words.view("<u4") if d.in_word.is_float else in_words
-        out = self.predict_words(np.ascontiguousarray(in_words))
+        return np.ascontiguousarray(in_words)
+
+    def _outputs(self, out: np.ndarray, raw: bool) -> np.ndarray:
+        d = self.desc
         if raw:
             return out.view("<f4") if d.out_word.is_float else out
         y = words.decode(out, d.out_word)
         return y.reshape((len(y), *d.output_shape))
 
+    def predict(self, x, raw: bool = False) -> np.ndarray:
+        """Float (or integer) inputs -> float32 outputs of shape (N, *output_shape); the
+        driver encodes to the IP's input words and decodes its output words. With raw=True,
+        `x` holds raw input words and the raw output words are returned. Waits by polling
+        CTRL, bounded by the timeout."""
+        return self._outputs(self.predict_words(self._in_words(x, raw)), raw)
+
+    async def predict_async(self, x, raw: bool = False) -> np.ndarray:
+        """predict() that awaits the core's ap_done interrupt (`self.irq`, e.g. PYNQ's Interrupt,
+        when the interrupt is wired) instead of polling; without one it polls between awaits.
+        Other coroutines run while the core works; the timeout bounds every wait."""
+        in_words = self._in_words(x, raw)
+        out = self._new_outputs(len(in_words))
+        for i, k in self._chunks(len(in_words)):
+            if self.irq is not None:  # ap_done raises the interrupt; a stale status bit must not
+                self._wr("GIE", 1)
+                self._wr("IER", IRQ_AP_DONE)
+                self._wr("ISR", self._rd("ISR"))
+            pending = self._submit(in_words[i:i + k], k)
+            pending["done"] = await self._wait_done_async(pending["t0"], "predict")
+            out[i:i + k] = self._complete(pending)
+        return self._outputs(out, raw)
+
     def predict_words(self, in_words: np.ndarray) -> np.ndarray:
         """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints."""
+        out = self._new_outputs(len(in_words))
+        for i, k in self._chunks(len(in_words)):
+            out[i:i + k] = self._complete(self._submit(in_words[i:i + k], k))
+        return out
+
+    def _new_outputs(self, n: int) -> np.ndarray:
         d = self.desc
         if d.external and not self.weights_loaded:
             raise NoWeightsError("predict: no weights loaded; call load_weights() first")
-        n = len(in_words)
-        out = np.zeros((n, d.n_outputs), dtype=f"<u{d.out_word.bytes}")
+        return np.zeros((n, d.n_outputs), dtype=f"<u{d.out_word.bytes}")
+
+    def _chunks(self, n: int):
         cap = self._samples_per_start()
-        for i in range(0, n, cap):
-            k = min(cap, n - i)
-            chunk = np.ascontiguousarray(in_words[i:i + k]).view(np.uint8).reshape(-1)
-            raw = self._run_lite(chunk, k) if d.interface == "axi_lite" else self._run_dma(chunk, k)
-            out[i:i + k] = np.frombuffer(raw, dtype=out.dtype).reshape(k, d.n_outputs)
-        return out
+        return [(i, min(cap, n - i)) for i in range(0, n, cap)]
 
     def _samples_per_start(self) -> int:
         d = self.desc
@@ -290,84 +372,117 @@ class Accelerator:
         if done != k:
             raise DeviceError(f"predict: the core processed {done} of {k} samples", 0, "OK")
 
-    def _run_lite(self, data: np.ndarray, k: int) -> bytes:
+    # ---- one start of k samples: submit (buffers, DMA, kick), then complete (wait, read back) ----
+    def _submit(self, chunk_words: np.ndarray, k: int) -> dict:
         d = self.desc
-        padded = np.zeros((data.size + 3) // 4 * 4, dtype=np.uint8)  # whole 32-bit registers, as the C driver
-        padded[:data.size] = data
-        for i, w in enumerate(padded.view("<u4")):
-            self.regs.write(d.lite_in_offset + 4 * i, int(w))
-        self._start(d.commands["RUN"], k, "predict")
-        self._check_done(k)
-        nbytes = k * d.n_outputs * d.out_word.bytes
-        regs = np.array([self.regs.read(d.lite_out_offset + 4 * i) for i in range((nbytes + 3) // 4)], dtype="<u4")
-        return regs.view(np.uint8)[:nbytes].tobytes()
-
-    def _run_dma(self, data: np.ndarray, k: int) -> bytes:
-        d = self.desc
+        data = np.ascontiguousarray(chunk_words).view(np.uint8).reshape(-1)
+        if d.interface == "axi_lite":
+            padded = np.zeros((data.size + 3) // 4 * 4, dtype=np.uint8)  # whole 32-bit registers, as the C driver
+            padded[:data.size] = data
+            for i, w in enumerate(padded.view("<u4")):
+                self.regs.write(d.lite_in_offset + 4 * i, int(w))
+            return {"k": k, "t0": self._kick(d.commands["RUN"], k)}
         in_sz, out_sz = data.size, k * d.n_outputs * d.out_word.bytes
         out_off = _align(in_sz)
         buf = self._work_buffer(out_off + out_sz)
         buf.array[:in_sz] = data
         buf.flush()
-        in_addr, out_addr = buf.device_address, buf.device_address + out_off
+        pending = {"k": k, "buf": buf, "out_off": out_off, "out_sz": out_sz}
         if d.interface == "axi_master":
-            self._wr64("IN_ADDR", in_addr)
-            self._wr64("OUT_ADDR", out_addr)
-            self._start(d.commands["RUN"], k, "predict")
+            self._wr64("IN_ADDR", buf.device_address)
+            self._wr64("OUT_ADDR", buf.device_address + out_off)
         else:
-            self._dma_transfer(in_addr, in_sz, out_addr, out_sz, k)
-        self._check_done(k)
-        buf.invalidate()
-        return buf.array[out_off:out_off + out_sz].tobytes()
-
-    # ---- AXI DMA (axi_stream) ----
-    def _dma_wait(self, sr: int, t0: float, what: str) -> None:
-        while True:
-            v = int(self.dma.read(sr))
-            if v & DMASR_ERR_MASK:
-                raise DmaError(f"{what}: the AXI DMA reported an error (DMASR 0x{v:X})")
-            if v & DMASR_IDLE:
-                self.dma.write(sr, DMASR_IOC)
-                return
-            if time.monotonic() - t0 > self.timeout:
-                raise AccelTimeoutError(f"{what}: the AXI DMA did not finish within {self.timeout:g} s (DMASR 0x{v:X})")
-
-    def _dma_reset(self) -> None:
-        t0 = time.monotonic()
-        self.dma.write(MM2S_DMACR, DMACR_RESET)
-        while int(self.dma.read(MM2S_DMACR)) & DMACR_RESET:
-            if time.monotonic() - t0 > self.timeout:
-                raise AccelTimeoutError("AXI DMA reset did not complete")
-        self.dma.write(MM2S_DMACR, DMACR_RS)
-        self.dma.write(S2MM_DMACR, DMACR_RS)
-        if (int(self.dma.read(MM2S_DMASR)) | int(self.dma.read(S2MM_DMASR))) & DMASR_HALTED:
-            raise DmaError("AXI DMA stays halted after reset")
-
-    def _dma_transfer(self, in_addr: int, in_sz: int, out_addr: int, out_sz: int, k: int) -> None:
-        # A start that is still waiting for its input would take this call's samples (and this
-        # start would wait for the next call's): nothing goes on the streams until the core is idle.
-        self._wait_idle()
-        # receive side first, so the core never blocks on a full output stream
-        self.dma.write(S2MM_DA, out_addr & 0xFFFFFFFF)
-        if out_addr >> 32:
-            self.dma.write(S2MM_DA_MSB, out_addr >> 32)
-        self.dma.write(S2MM_LENGTH, out_sz)
-        self.dma.write(MM2S_SA, in_addr & 0xFFFFFFFF)
-        if in_addr >> 32:
-            self.dma.write(MM2S_SA_MSB, in_addr >> 32)
-        self.dma.write(MM2S_LENGTH, in_sz)
+            # A start still waiting for its input would take this call's samples (and this start
+            # would wait for the next call's): nothing goes on the streams until the core is idle.
+            self._wait_idle()
+            self._dma.submit(buf, 0, in_sz, out_off, out_sz)
         try:
-            t0 = self._kick(self.desc.commands["RUN"], k)
-            self._finish(t0, "predict", watch_dma=True)
-            self._dma_wait(S2MM_DMASR, t0, "predict (S2MM)")
-            self._dma_wait(MM2S_DMASR, t0, "predict (MM2S)")
+            pending["t0"] = self._kick(d.commands["RUN"], k)
         except DmaError:
-            self._dma_reset()  # a channel with an error is halted: make it usable for the next call
+            self._recover_dma()
             raise
-        # on a timeout the transfer stays programmed: a late core or DMA still completes this start
-        # into this call's buffers, and the next call then finds the core idle
+        return pending
+
+    def _complete(self, pending: dict) -> bytes:
+        d, k = self.desc, pending["k"]
+        try:
+            self._finish(pending["t0"], "predict", watch_dma=self._dma is not None, done_seen=pending.get("done", False))
+            if self._dma is not None:
+                self._dma.wait(pending["t0"], self.timeout, "predict")
+        except DmaError:
+            # a channel with an error is halted: make it usable for the next call. On a timeout the
+            # transfer stays programmed: a late core or DMA still completes into this call's buffers.
+            self._recover_dma()
+            raise
+        self._check_done(k)
+        if d.interface == "axi_lite":
+            nbytes = k * d.n_outputs * d.out_word.bytes
+            regs = np.array([self.regs.read(d.lite_out_offset + 4 * i) for i in range((nbytes + 3) // 4)],
+                            dtype="<u4")
+            raw = regs.view(np.uint8)[:nbytes]
+        else:
+            buf, off = pending["buf"], pending["out_off"]
+            buf.invalidate()
+            raw = buf.array[off:off + pending["out_sz"]]
+        return np.frombuffer(raw.tobytes(), dtype=f"<u{d.out_word.bytes}").reshape(k, d.n_outputs)
+
+    def _recover_dma(self) -> None:
+        if self._dma is not None:
+            self._dma.reset(self.timeout)  # leave the DMA usable for the next call
+
+    async def _wait_done_async(self, t0: float, what: str) -> bool:
+        """Until ap_done: on the interrupt when there is one (then acknowledge it in ISR, which
+        toggles on write; ap_done stays in CTRL for _finish), else by polling CTRL between awaits.
+        True when this read ap_done (which clears on read)."""
+        remaining = max(0.0, self.timeout - (time.monotonic() - t0))
+        if self.irq is not None:
+            try:
+                await asyncio.wait_for(self.irq.wait(), remaining)
+            except asyncio.TimeoutError:
+                raise AccelTimeoutError(f"{what}: no interrupt from the core within {self.timeout:g} s "
+                                        f"(CTRL 0x{self._rd('CTRL'):X})") from None
+            self._wr("ISR", self._rd("ISR") & IRQ_AP_DONE)
+            return False
+        while not self._rd("CTRL") & AP_DONE:
+            if time.monotonic() - t0 > self.timeout or (self._dma is not None and self._dma.error()):
+                return False  # _finish reports the timeout or the DMA error
+            await asyncio.sleep(0.0002)
+        return True
+
+    # ---- measurements ----
+    def throughput_test(self, n: int = 10000, batch: int | None = None, x=None) -> dict:
+        """Time n samples through the accelerator in batches of `batch` (default: as many as one
+        start takes), like FINN's throughput_test: inputs are `x` (cycled) or zeros. Returns
+        samples, seconds, samples_per_s, in/out MB per second and seconds per batch."""
+        d = self.desc
+        if n < 1:
+            raise DriverError("throughput_test: n must be at least 1")
+        batch = min(n, batch or self._samples_per_start())
+        if x is None:
+            src = np.zeros((batch, d.n_inputs), dtype=np.float32)
+        else:
+            src = self._check_input(x)
+            src = np.resize(src, (batch, d.n_inputs))
+        in_words = self._in_words(src, False)
+        done, t0 = 0, time.perf_counter()
+        while done < n:
+            k = min(batch, n - done)
+            self.predict_words(in_words[:k])
+            done += k
+        dt = time.perf_counter() - t0
+        in_b, out_b = n * d.n_inputs * d.in_word.bytes, n * d.n_outputs * d.out_word.bytes
+        return {"samples": n, "batch": batch, "seconds": dt, "samples_per_s": n / dt,
+                "in_MB_per_s": in_b / dt / 1e6, "out_MB_per_s": out_b / dt / 1e6,
+                "seconds_per_batch": dt / -(-n // batch)}
 
     def close(self) -> None:
+        """Release the DMA-able work memory (the device keeps its weights)."""
         if self._work is not None:
             self._work.release()
             self._work = None
+
+    def __enter__(self) -> "Accelerator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
