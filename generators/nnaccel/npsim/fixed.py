@@ -1,0 +1,107 @@
+"""ap_fixed arithmetic on int64 numpy lanes.
+
+A value of type T is held as its integer mantissa: real = v * 2**-T.fractional. Products and sums
+of such integers are exact (as in ap_fixed, whose operators return full-precision results), so the
+only place where ap_fixed semantics matter is an assignment to a narrower type: `cast` below does
+the quantisation (rounding modes) and the overflow handling (saturation modes) that
+ap_fixed_base's converting constructor does. Every intermediate must fit in 62 bits:
+`fits` is the check the engine runs before it accepts a layer."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..weights.quantise import HlsType, parse_hls_type, quantise, to_real
+
+MAX_BITS = 62  # headroom below int64 for a carry and a sign
+
+
+def limits(t: HlsType) -> tuple[int, int]:
+    if t.signed:
+        return -(1 << (t.width - 1)), (1 << (t.width - 1)) - 1
+    return 0, (1 << t.width) - 1
+
+
+def fits(bits: int) -> bool:
+    return bits <= MAX_BITS
+
+
+def _carry(q, rem, s: int, neg, mode: str):
+    """The +1 that rounding adds to floor(v / 2**s), from the dropped bits `rem` (0 .. 2**s - 1)."""
+    if mode == "AP_TRN":
+        return None
+    half = np.int64(1) << np.int64(s - 1)
+    qb = rem >= half                # the most significant dropped bit
+    r = (rem & (half - 1)) != 0     # any dropped bit below it
+    if mode == "AP_TRN_ZERO":
+        return neg & (rem != 0)
+    if mode == "AP_RND":
+        return qb
+    if mode == "AP_RND_ZERO":
+        return qb & (r | neg)
+    if mode == "AP_RND_MIN_INF":
+        return qb & r
+    if mode == "AP_RND_INF":
+        return qb & (r | ~neg)
+    if mode == "AP_RND_CONV":
+        return qb & (r | ((q & 1) != 0))
+    raise ValueError(mode)
+
+
+def cast(v: np.ndarray, frac: int, t: HlsType) -> np.ndarray:
+    """`T y = x;` for x of any fixed type with `frac` fractional bits holding mantissas `v`."""
+    v = np.asarray(v, dtype=np.int64)
+    s = frac - t.fractional
+    if s > 0:
+        q = v >> np.int64(s)
+        rem = v - (q << np.int64(s))
+        c = _carry(q, rem, s, v < 0, t.rounding)
+        if c is not None:
+            q = q + c
+    elif s < 0:
+        q = v << np.int64(-s)
+    else:
+        q = v
+    lo, hi = limits(t)
+    if t.saturation == "AP_WRAP":
+        return wrap(q, t)
+    over, under = q > hi, q < lo
+    if t.saturation == "AP_SAT":
+        return np.clip(q, lo, hi)
+    if t.saturation == "AP_SAT_ZERO":
+        return np.where(over | under, 0, q)
+    # AP_SAT_SYM: symmetric range, so the most negative value itself becomes -max (as g++ does)
+    return np.clip(q, lo + 1 if t.signed else lo, hi)
+
+
+def wrap(q: np.ndarray, t: HlsType) -> np.ndarray:
+    """Keep the low `width` bits (two's complement when signed)."""
+    w = np.int64(t.width)
+    m = (np.int64(1) << w) - 1
+    q = np.asarray(q, dtype=np.int64) & m
+    if t.signed:
+        sign = np.int64(1) << (w - 1)
+        q = (q ^ sign) - sign
+    return q
+
+
+def pattern(v: np.ndarray, t: HlsType) -> np.ndarray:
+    """The raw W-bit pattern of mantissas of type t (what x(W-1, 0) reads)."""
+    return np.asarray(v, dtype=np.int64) & np.int64((1 << t.width) - 1)
+
+
+def from_pattern(bits, t: HlsType) -> np.ndarray:
+    """Mantissas from raw W-bit patterns (sign-extended when signed)."""
+    return wrap(np.asarray(bits, dtype=np.uint64).astype(np.int64), t)
+
+
+def from_real(x: np.ndarray, t: HlsType) -> np.ndarray:
+    """`T y = (double)x;`, through the quantiser that reproduces the header's double constructor."""
+    return from_pattern(quantise(np.asarray(x, dtype=np.float64).reshape(-1), t).bits, t).reshape(np.shape(x))
+
+
+def real(v: np.ndarray, t: HlsType) -> np.ndarray:
+    return to_real(pattern(v, t).astype(np.uint64), t).reshape(np.shape(v))
+
+
+def typ(text) -> HlsType:
+    return parse_hls_type(text)
