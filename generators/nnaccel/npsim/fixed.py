@@ -29,9 +29,10 @@ def _carry(q, rem, s: int, neg, mode: str):
     """The +1 that rounding adds to floor(v / 2**s), from the dropped bits `rem` (0 .. 2**s - 1)."""
     if mode == "AP_TRN":
         return None
-    half = np.int64(1) << np.int64(s - 1)
+    one = rem.dtype.type(1)
+    half = one << rem.dtype.type(s - 1)
     qb = rem >= half                # the most significant dropped bit
-    r = (rem & (half - 1)) != 0     # any dropped bit below it
+    r = (rem & (half - one)) != 0   # any dropped bit below it
     if mode == "AP_TRN_ZERO":
         return neg & (rem != 0)
     if mode == "AP_RND":
@@ -47,30 +48,34 @@ def _carry(q, rem, s: int, neg, mode: str):
     raise ValueError(mode)
 
 
-def cast(v: np.ndarray, frac: int, t: HlsType) -> np.ndarray:
-    """`T y = x;` for x of any fixed type with `frac` fractional bits holding mantissas `v`."""
-    v = np.asarray(v, dtype=np.int64)
-    s = frac - t.fractional
-    if s > 0:
-        q = v >> np.int64(s)
-        rem = v - (q << np.int64(s))
-        c = _carry(q, rem, s, v < 0, t.rounding)
-        if c is not None:
-            q = q + c
-    elif s < 0:
-        q = v << np.int64(-s)
-    else:
-        q = v
+def shift_round(v: np.ndarray, s: int, mode: str) -> np.ndarray:
+    """v * 2**-s rounded to an integer the way `mode` rounds (s > 0), or v * 2**-s exactly (s <= 0)."""
+    v = np.asarray(v)
+    if s <= 0:
+        return v << v.dtype.type(-s) if s else v
+    q = v >> v.dtype.type(s)
+    if mode == "AP_TRN":
+        return q
+    rem = v - (q << v.dtype.type(s))
+    return q + _carry(q, rem, s, v < 0, mode)
+
+
+def saturate(q: np.ndarray, t: HlsType) -> np.ndarray:
+    """The overflow handling of an assignment to t, for exact integers q on t's grid."""
     lo, hi = limits(t)
     if t.saturation == "AP_WRAP":
         return wrap(q, t)
-    over, under = q > hi, q < lo
     if t.saturation == "AP_SAT":
         return np.clip(q, lo, hi)
     if t.saturation == "AP_SAT_ZERO":
-        return np.where(over | under, 0, q)
+        return np.where((q > hi) | (q < lo), 0, q)
     # AP_SAT_SYM: symmetric range, so the most negative value itself becomes -max (as g++ does)
     return np.clip(q, lo + 1 if t.signed else lo, hi)
+
+
+def cast(v: np.ndarray, frac: int, t: HlsType) -> np.ndarray:
+    """`T y = x;` for x of any fixed type with `frac` fractional bits holding mantissas `v`."""
+    return saturate(shift_round(np.asarray(v, dtype=np.int64), frac - t.fractional, t.rounding), t)
 
 
 def wrap(q: np.ndarray, t: HlsType) -> np.ndarray:

@@ -1,0 +1,142 @@
+"""The layers the numpy engine reproduces bit for bit, each from its hls4ml kernel:
+Dense (nnet_dense_latency.h, nnet_dense_resource.h), ReLU and linear (nnet_activation*.h), and
+Softmax 'stable'/'latency' (nnet_activation_stream.h). Values are int64 mantissas (fixed.py).
+
+Each class is built from one layers.json entry; its constructor raises NotCovered when the entry
+asks for something whose result this module cannot guarantee to be the C++'s."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import fixed
+from .tables import softmax_tables
+
+CHUNK_ELEMENTS = 1 << 21  # products held at once by a Dense layer (keeps the working set in cache)
+
+
+class NotCovered(Exception):
+    """A layer or type the numpy engine does not reproduce; the message names it."""
+
+
+def _int_dtype(bits: int):
+    return np.int32 if bits <= 31 else np.int64
+
+
+class Dense:
+    """acc = (accum_t)bias; acc += (accum_t)(x[i] * w[i][j]) for every i; res = (res_t)acc.
+    Every product is cast to accum_t on its own (both strategies do), so rounding is per term; with
+    a wrapping accumulator the sum is taken modulo 2**W, where the order of additions is irrelevant.
+    A saturating accumulator would make the order (which differs between strategies) matter."""
+
+    def __init__(self, d: dict, weights: dict, ip_dir=None):
+        self.name = d["name"]
+        self.t_in, self.t_acc, self.t_res = fixed.typ(d["input"]), fixed.typ(d["accum"]), fixed.typ(d["result"])
+        if self.t_acc.saturation != "AP_WRAP" or self.t_acc.sat_bits:
+            raise NotCovered(f"layer {self.name}: accumulator {self.t_acc} saturates (the order of additions "
+                             "matters there)")
+        self.n_in, self.n_out = d["n_in"], d["n_out"]
+        (w, self.t_w), (b, self.t_b) = weights[d["weight"]], weights[d["bias"]]
+        w = w.reshape(self.n_out, self.n_in).T if d["weight_order"] == "out_in" else w.reshape(self.n_in, self.n_out)
+        self.f_prod = self.t_in.fractional + self.t_w.fractional
+        self.shift = self.f_prod - self.t_acc.fractional
+        prod_bits = self.t_in.width + self.t_w.width
+        grow = max(0, -self.shift)
+        sum_bits = max(prod_bits - max(self.shift, 0), self.t_acc.width) + grow + int(np.ceil(np.log2(self.n_in + 1)))
+        if not fixed.fits(sum_bits + 1):
+            raise NotCovered(f"layer {self.name}: its sums need {sum_bits} bits, beyond the engine's 62")
+        self.dtype = _int_dtype(max(prod_bits + grow, sum_bits) + 1)
+        self.w = np.ascontiguousarray(w, dtype=self.dtype)
+        self.b = fixed.cast(b, self.t_b.fractional, self.t_acc)
+        # exact products and no rounding: one float64 matrix product gives the exact sum
+        self.exact_matmul = self.shift <= 0 and prod_bits + grow + np.log2(self.n_in + 1) < 53
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.exact_matmul:
+            s = x.astype(np.float64) @ self.w.astype(np.float64)
+            acc = (s.astype(np.int64) << np.int64(-self.shift)) if self.shift else s.astype(np.int64)
+        else:
+            xs = x.astype(self.dtype)
+            rows = max(1, CHUNK_ELEMENTS // (self.n_in * self.n_out))
+            acc = np.empty((len(x), self.n_out), dtype=np.int64)
+            for i in range(0, len(x), rows):
+                prod = xs[i:i + rows, :, None] * self.w[None]
+                terms = fixed.shift_round(prod, self.shift, self.t_acc.rounding)
+                acc[i:i + rows] = terms.sum(axis=1, dtype=np.int64)
+        acc = fixed.wrap(acc + self.b, self.t_acc)
+        return fixed.cast(acc, self.t_acc.fractional, self.t_res)
+
+
+class Activation:
+    """ReLU: `if (x > 0) y = x; else y = 0;` and linear: `y = x;`, y of the result type."""
+
+    def __init__(self, d: dict, weights=None, ip_dir=None):
+        self.name, self.relu = d["name"], d["kind"] == "relu"
+        self.t_in, self.t_res = fixed.typ(d["input"]), fixed.typ(d["result"])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.relu:
+            x = np.maximum(x, 0)
+        return fixed.cast(x, self.t_in.fractional, self.t_res)
+
+
+def _index_bits(size: int, t, what: str, name: str) -> int:
+    n = int(size).bit_length() - 1
+    if size <= 0 or 1 << n != size:
+        raise NotCovered(f"layer {name}: {what} size {size} is not a power of two")
+    if n > t.width:
+        raise NotCovered(f"layer {name}: {what} has more index bits ({n}) than {t} has")
+    return n
+
+
+def _top_bits(v: np.ndarray, t, n: int) -> np.ndarray:
+    """softmax_idx_from_real_val: the top n bits of the raw pattern, as a table index."""
+    return (fixed.pattern(v, t) >> np.int64(t.width - n)) & np.int64((1 << n) - 1)
+
+
+def _reduce(cols: list, op):
+    """nnet::reduce: hls4ml's balanced adder/max tree, in its exact association order."""
+    n = len(cols)
+    if n == 1:
+        return cols[0]
+    if n == 2:
+        return op(cols[0], cols[1])
+    left = 1 << ((n - 1).bit_length() - 1)
+    return op(_reduce(cols[:left], op), _reduce(cols[left:], op))
+
+
+class Softmax:
+    """softmax_stable / softmax_latency of nnet_activation_stream.h for one vector per sample."""
+
+    def __init__(self, d: dict, weights=None, ip_dir=None):
+        self.name, self.stable = d["name"], d["implementation"] == "stable"
+        t = {k: fixed.typ(d[k]) for k in ("input", "result", "accum", "exp_table_t", "inv_table_t", "inv_inp_t")}
+        self.t_in, self.t_res, self.t_acc, self.t_inv_inp = t["input"], t["result"], t["accum"], t["inv_inp_t"]
+        self.t_norm = fixed.typ(d["inp_norm_t"]) if self.stable else self.t_in
+        self.n_exp = _index_bits(d["exp_table_size"], self.t_norm, "exp table", self.name)
+        self.n_inv = _index_bits(d["inv_table_size"], self.t_inv_inp, "inverse table", self.name)
+        exp_bits, inv_bits = softmax_tables(ip_dir, d)
+        exp_table = fixed.from_pattern(exp_bits, t["exp_table_t"])
+        # exp_res[j] = exp_table[x] assigns to accum_t: do that assignment once, on the table
+        self.exp_acc = fixed.cast(exp_table, t["exp_table_t"].fractional, self.t_acc)
+        self.inv = fixed.from_pattern(inv_bits, t["inv_table_t"])
+        self.f_inv = t["inv_table_t"].fractional
+        for tt in (self.t_acc, self.t_inv_inp, self.t_norm):
+            if not fixed.fits(tt.width + self.t_in.width + 2):
+                raise NotCovered(f"layer {self.name}: type {tt} is too wide for the engine")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        fi, fa = self.t_in.fractional, self.t_acc.fractional
+        if self.stable:
+            xmax = x.max(axis=1, keepdims=True)
+            idx = _top_bits(fixed.cast(xmax - x, fi, self.t_norm), self.t_norm, self.n_exp)
+        else:
+            idx = _top_bits(x, self.t_in, self.n_exp)
+        exp_res = self.exp_acc[idx]
+        exp_sum = _reduce([exp_res[:, j] for j in range(exp_res.shape[1])],
+                          lambda a, b: fixed.saturate(a + b, self.t_acc))   # Op_add<accum_t>
+        inv_idx = _top_bits(fixed.cast(exp_sum, fa, self.t_inv_inp), self.t_inv_inp, self.n_inv)
+        inv = self.inv[inv_idx]
+        return fixed.cast(exp_res * inv[:, None], fa + self.f_inv, self.t_res)
+
+
+KINDS = {"dense": Dense, "relu": Activation, "linear": Activation, "softmax": Softmax}
