@@ -112,7 +112,7 @@ def _run_csim(args) -> int:
             image = Path(args.weights).read_bytes()
         except OSError as e:
             raise NnaccelError(f"--weights: cannot read {args.weights} ({e.strerror})") from None
-    y = run_csim(Path(args.dir), x, image, log=args.progress)
+    y = run_csim(Path(args.dir), x, image, log=args.progress, engine=args.engine)
     with staged_file(Path(args.output), inputs=[args.input, args.weights]) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, y.astype(np.float32))
@@ -129,6 +129,9 @@ def add_csim(sub) -> None:
     p.add_argument("--output", required=True, metavar="Y.npy",
                    help="the outputs to write as float32 .npy (an existing file is replaced)")
     p.add_argument("--weights", metavar="IMAGE.bin", help="weight image to load (default: the IP's weights.bin)")
+    p.add_argument("--engine", choices=["c", "numpy", "auto"], default="auto",
+                   help="c: the HLS C++ compiled with g++; numpy: the vectorised bit-exact engine (an error if a "
+                        "layer is not covered); auto (default): numpy when it covers every layer, else c")
     _quiet_option(p)
     p.set_defaults(func=_run_csim)
 

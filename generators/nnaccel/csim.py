@@ -192,9 +192,14 @@ def decode_words(raw: bytes, word: dict) -> np.ndarray:
     return to_real(bits, parse_hls_type(word["type"])).astype(np.float32)
 
 
-def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None) -> np.ndarray:
+def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None, engine: str = "c") -> np.ndarray:
     """Load the weight image (the IP's own unless given), then process the whole batch.
-    `log`: a progress log (nnaccel.progress) for the g++ build and the sample loop."""
+    `log`: a progress log (nnaccel.progress) for the g++ build and the sample loop.
+    `engine`: 'c' (g++), 'numpy' (nnaccel.npsim, bit-exact, vectorised) or 'auto' (numpy if it covers the IP)."""
+    from .npsim import model as npsim
+
+    if npsim.choose(ip_dir, engine) == "numpy":
+        return npsim.run(ip_dir, x, image, log)
     if log is None:
         acc = CsimAccelerator(ip_dir)
     else:

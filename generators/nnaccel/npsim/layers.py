@@ -28,23 +28,33 @@ class Dense:
     a wrapping accumulator the sum is taken modulo 2**W, where the order of additions is irrelevant.
     A saturating accumulator would make the order (which differs between strategies) matter."""
 
+    @staticmethod
+    def check(d: dict, types: dict) -> dict:
+        """NotCovered unless the sums are order-independent and fit the engine; else the sizes."""
+        t_in, t_acc = fixed.typ(d["input"]), fixed.typ(d["accum"])
+        t_w = types[d["weight"]]
+        if t_acc.saturation != "AP_WRAP" or t_acc.sat_bits:
+            raise NotCovered(f"layer {d['name']}: accumulator {t_acc} saturates (the order of additions "
+                             "matters there)")
+        shift = t_in.fractional + t_w.fractional - t_acc.fractional
+        prod_bits = t_in.width + t_w.width
+        grow = max(0, -shift)
+        sum_bits = max(prod_bits - max(shift, 0), t_acc.width) + grow + int(np.ceil(np.log2(d["n_in"] + 1)))
+        if not fixed.fits(sum_bits + 1):
+            raise NotCovered(f"layer {d['name']}: its sums need {sum_bits} bits, beyond the engine's {fixed.MAX_BITS}")
+        return {"shift": shift, "prod_bits": prod_bits, "grow": grow, "sum_bits": sum_bits}
+
     def __init__(self, d: dict, weights: dict, ip_dir=None):
         self.name = d["name"]
+        sizes = self.check(d, {k: t for k, (_, t) in weights.items()})
         self.t_in, self.t_acc, self.t_res = fixed.typ(d["input"]), fixed.typ(d["accum"]), fixed.typ(d["result"])
-        if self.t_acc.saturation != "AP_WRAP" or self.t_acc.sat_bits:
-            raise NotCovered(f"layer {self.name}: accumulator {self.t_acc} saturates (the order of additions "
-                             "matters there)")
         self.n_in, self.n_out = d["n_in"], d["n_out"]
         (w, self.t_w), (b, self.t_b) = weights[d["weight"]], weights[d["bias"]]
         w = w.reshape(self.n_out, self.n_in).T if d["weight_order"] == "out_in" else w.reshape(self.n_in, self.n_out)
         self.f_prod = self.t_in.fractional + self.t_w.fractional
-        self.shift = self.f_prod - self.t_acc.fractional
-        prod_bits = self.t_in.width + self.t_w.width
-        grow = max(0, -self.shift)
-        sum_bits = max(prod_bits - max(self.shift, 0), self.t_acc.width) + grow + int(np.ceil(np.log2(self.n_in + 1)))
-        if not fixed.fits(sum_bits + 1):
-            raise NotCovered(f"layer {self.name}: its sums need {sum_bits} bits, beyond the engine's 62")
-        self.dtype = _int_dtype(max(prod_bits + grow, sum_bits) + 1)
+        self.shift = sizes["shift"]
+        prod_bits, grow = sizes["prod_bits"], sizes["grow"]
+        self.dtype = _int_dtype(max(prod_bits + grow, sizes["sum_bits"]) + 1)
         self.w = np.ascontiguousarray(w, dtype=self.dtype)
         self.b = fixed.cast(b, self.t_b.fractional, self.t_acc)
         # exact products and no rounding: one float64 matrix product gives the exact sum
@@ -68,6 +78,12 @@ class Dense:
 
 class Activation:
     """ReLU: `if (x > 0) y = x; else y = 0;` and linear: `y = x;`, y of the result type."""
+
+    @staticmethod
+    def check(d: dict, types=None) -> None:
+        for t in (fixed.typ(d["input"]), fixed.typ(d["result"])):
+            if not fixed.fits(2 * t.width):
+                raise NotCovered(f"layer {d['name']}: type {t} is too wide for the engine")
 
     def __init__(self, d: dict, weights=None, ip_dir=None):
         self.name, self.relu = d["name"], d["kind"] == "relu"
@@ -107,7 +123,18 @@ def _reduce(cols: list, op):
 class Softmax:
     """softmax_stable / softmax_latency of nnet_activation_stream.h for one vector per sample."""
 
+    @staticmethod
+    def check(d: dict, types=None) -> None:
+        t_in, t_acc, t_inv_inp = fixed.typ(d["input"]), fixed.typ(d["accum"]), fixed.typ(d["inv_inp_t"])
+        t_norm = fixed.typ(d["inp_norm_t"]) if d["implementation"] == "stable" else t_in
+        _index_bits(d["exp_table_size"], t_norm, "exp table", d["name"])
+        _index_bits(d["inv_table_size"], t_inv_inp, "inverse table", d["name"])
+        for tt in (t_acc, t_inv_inp, t_norm, fixed.typ(d["exp_table_t"]), fixed.typ(d["inv_table_t"])):
+            if not fixed.fits(tt.width + t_in.width + 2):
+                raise NotCovered(f"layer {d['name']}: type {tt} is too wide for the engine")
+
     def __init__(self, d: dict, weights=None, ip_dir=None):
+        self.check(d)
         self.name, self.stable = d["name"], d["implementation"] == "stable"
         t = {k: fixed.typ(d[k]) for k in ("input", "result", "accum", "exp_table_t", "inv_table_t", "inv_inp_t")}
         self.t_in, self.t_res, self.t_acc, self.t_inv_inp = t["input"], t["result"], t["accum"], t["inv_inp_t"]
@@ -120,9 +147,6 @@ class Softmax:
         self.exp_acc = fixed.cast(exp_table, t["exp_table_t"].fractional, self.t_acc)
         self.inv = fixed.from_pattern(inv_bits, t["inv_table_t"])
         self.f_inv = t["inv_table_t"].fractional
-        for tt in (self.t_acc, self.t_inv_inp, self.t_norm):
-            if not fixed.fits(tt.width + self.t_in.width + 2):
-                raise NotCovered(f"layer {self.name}: type {tt} is too wide for the engine")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         fi, fa = self.t_in.fractional, self.t_acc.fractional

@@ -38,6 +38,11 @@ def _check_chain(layers: list[dict]) -> None:
                              "layer before it")
     if not layers or layers[0]["kind"] != "input":
         raise NotCovered("the graph does not start with its input layer")
+    for d in layers:
+        # an assignment to ap_int rounds like an integer conversion, not like ap_fixed: not reproduced
+        for key, value in d.items():
+            if isinstance(value, str) and value.startswith(("ap_int<", "ap_uint<")):
+                raise NotCovered(f"layer {d['name']}: {key} type {value} is an integer type")
 
 
 class NumpyModel:
@@ -102,6 +107,9 @@ def coverage(ip_dir: Path) -> str | None:
         _check_chain(layers)
         if read_description(ip_dir)["weights"] != "external":
             raise NotCovered("embedded weights (the numpy engine reads weights from a weight image)")
+        types = {v["name"]: fixed.typ(v["hls_type"]) for v in read_layout(ip_dir)["variables"]}
+        for d in layers[1:]:
+            KINDS[d["kind"]].check(d, types)
     except NotCovered as e:
         return str(e)
     return None
@@ -113,3 +121,34 @@ def load(ip_dir: Path, image: bytes | None = None) -> NumpyModel:
         return NumpyModel(ip_dir, image)
     except NotCovered as e:
         raise NnaccelError(f"--engine numpy: not covered: {e}; use --engine c") from None
+
+
+PROGRESS_CHUNK = 8192  # samples per step when a progress bar follows a large batch
+
+
+def choose(ip_dir: Path, engine: str) -> str:
+    """'c' or 'numpy' for --engine c|numpy|auto (auto: numpy when it covers every layer)."""
+    if engine not in ENGINES:
+        raise NnaccelError(f"--engine: {engine!r} is not an engine; choose from {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "numpy" if coverage(ip_dir) is None else "c"
+    return engine
+
+
+def run(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None) -> np.ndarray:
+    """run_csim's numpy engine: same inputs, same outputs, bit for bit."""
+    from .. import progress
+
+    if log is None:
+        return load(ip_dir, image).predict(x)
+    with progress.step(log, "preparing the numpy engine"):
+        model = load(ip_dir, image)
+    x = check_input(x, model.desc)
+    update = progress.bar(log, "simulating", len(x))
+    out = []
+    with progress.step(log, f"simulating {len(x)} samples (numpy engine)"):
+        for i in range(0, len(x), PROGRESS_CHUNK):
+            out.append(model.predict(x[i:i + PROGRESS_CHUNK]))
+            if update:
+                update(min(len(x), i + PROGRESS_CHUNK))
+    return np.concatenate(out) if out else model.predict(x)

@@ -1,0 +1,218 @@
+"""The numpy engine (nnaccel.npsim) against the C-simulation (g++ with ap_types) of the same IP:
+random weight images (every bit pattern of each weight type, so weights and sums reach the
+saturating and wrapping ranges) and random inputs (N(0, s) and extremes), bit-exact
+(np.array_equal), for every covered layer type and every rounding and saturation mode in the
+accumulator, result and activation types; and `nnaccel csim --engine c|numpy|auto`."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import EXAMPLES, make_ip
+from nnaccel.cli import main
+from nnaccel.csim import run_csim
+from nnaccel.npsim import model as npsim
+from nnaccel.weights import image as wimage
+from nnaccel.weights.layout import read_layout
+from nnaccel.weights.quantise import ROUNDING_MODES, SATURATION_MODES, parse_hls_type
+
+
+def random_image(ip_dir, rng) -> bytes:
+    """A native image of uniformly random bit patterns: every value a weight type can hold."""
+    layout = read_layout(ip_dir)
+    pats = [rng.integers(0, 1 << v["width"], size=v["count"], dtype=np.uint64) for v in layout["variables"]]
+    payload = wimage.pack_bits(pats, [v["width"] for v in layout["variables"]], layout["bus_width"])
+    import struct
+    import zlib
+    header = struct.pack("<IHHIHHIIII", wimage.MAGIC, wimage.VERSION, 0, layout["fingerprint"], layout["bus_width"],
+                         wimage.HEADER_BYTES, len(payload), layout["n_values"], zlib.crc32(payload), 0)
+    return header + payload
+
+
+def inputs(rng, n, shape, scale=2.0) -> np.ndarray:
+    x = (rng.standard_normal((n, *shape)) * scale).astype(np.float32)
+    flat = x.reshape(n, -1)
+    flat[:4] = [[1e9], [-1e9], [np.float32(2.0 ** -30)], [-0.0]]  # saturating, wrapping and tiny inputs
+    return x
+
+
+def assert_engines_agree(ip, x, image=None):
+    yc = run_csim(ip, x, image, engine="c")
+    yn = run_csim(ip, x, image, engine="numpy")
+    assert yn.shape == yc.shape and yn.dtype == yc.dtype
+    bad = np.argwhere(yn != yc)
+    assert bad.size == 0, f"{len(bad)} outputs differ, first at {tuple(bad[0])}: numpy {yn[tuple(bad[0])]}, c {yc[tuple(bad[0])]}"
+    return yc
+
+
+# -- the target: the jet MLP example (Resource RF 64, 6-bit weights, 6-bit RND_CONV/SAT ReLUs, softmax) --
+
+@pytest.fixture(scope="module")
+def jet_ip(tmp_path_factory):
+    import yaml
+
+    cfg = yaml.safe_load((EXAMPLES / "jet_mlp" / "config.yml").read_text())
+    cfg.pop("model")
+    out = tmp_path_factory.mktemp("jet") / "ip"
+    make_ip(EXAMPLES / "jet_mlp" / "jet_mlp.keras", out, **cfg)
+    return out
+
+
+def test_jet_mlp_is_covered_and_bit_exact(jet_ip):
+    assert npsim.coverage(jet_ip) is None
+    kinds = [layer["kind"] for layer in json.loads((jet_ip / "layers.json").read_text())["layers"]]
+    assert kinds == ["input"] + ["dense", "relu"] * 3 + ["dense", "softmax"]
+    rng = np.random.default_rng(1)
+    x = inputs(rng, 3000, (16,))
+    y = assert_engines_agree(jet_ip, x)
+    assert len(np.unique(y.argmax(axis=1))) > 1  # the outputs are not degenerate
+    x2 = np.concatenate([x[:500], (EXAMPLES / "jet_mlp" / "x_test.npy").exists() and np.load(EXAMPLES / "jet_mlp" / "x_test.npy")])
+    assert_engines_agree(jet_ip, x2)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.5, 2.0, 16.0]))
+def test_jet_mlp_random_weight_images(jet_ip, seed, scale):
+    """Weight images are data: any image of the layout, the same outputs from both engines."""
+    rng = np.random.default_rng(seed)
+    assert_engines_agree(jet_ip, inputs(rng, 300, (16,), scale), random_image(jet_ip, rng))
+
+
+# -- every rounding and saturation mode, through the types hls4ml lets a configuration choose --
+
+def _mlp(tmp_path, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    m = keras.Sequential([
+        keras.Input((10,), name="x"),
+        keras.layers.Dense(12, name="fc1"), keras.layers.Activation("relu", name="relu1"),
+        keras.layers.Dense(9, name="fc2"), keras.layers.Activation("relu", name="relu2"),
+        keras.layers.Dense(7, name="fc3"), keras.layers.Activation("relu", name="relu3"),
+        keras.layers.Dense(4, name="fc4"), keras.layers.Activation("softmax", name="sm"),
+    ])
+    p = tmp_path / "modes.keras"
+    m.save(p)
+    return p
+
+
+def _modes_config(k: int) -> dict:
+    """Config k of three: between them every rounding mode in an accumulator and in a result type,
+    every saturation mode in a result type, signed and unsigned ReLU outputs."""
+    q, o = ROUNDING_MODES, SATURATION_MODES
+    layers = {}
+    for i in range(1, 5):
+        r1 = q[(3 * k + i) % len(q)]
+        r2 = q[(3 * k + i + 3) % len(q)]
+        sat = o[(k + i) % len(o)]
+        layers[f"fc{i}"] = {"Precision": {"weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,3>",
+                                          "accum": f"ap_fixed<18,7,{r1},AP_WRAP>", "result": f"ap_fixed<12,4,{r2},{sat}>"}}
+    for i in range(1, 4):
+        relu = q[(k + 2 * i) % len(q)]
+        sat = o[(k + i + 2) % len(o)]
+        sign = "u" if (k + i) % 2 else ""
+        layers[f"relu{i}"] = {"Precision": {"result": f"ap_{sign}fixed<7,2,{relu},{sat}>"}}
+    layers["sm"] = {"Implementation": "latency" if k == 1 else "stable",
+                    "Precision": {"result": f"ap_fixed<16,2,{q[k]},AP_SAT>"}}
+    if k == 2:
+        layers["sm"]["TableSize"] = 256
+    return {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency" if k == 1 else "Resource"},
+            "LayerName": layers}
+
+
+def test_mode_configs_cover_every_mode():
+    accum, result = set(), set()
+    for k in range(3):
+        for name, layer in _modes_config(k)["LayerName"].items():
+            prec = layer["Precision"]
+            for key, t in prec.items():
+                parts = t[t.index("<") + 1:-1].split(",")
+                if len(parts) >= 4:
+                    (accum if key == "accum" else result).update(parts[2:4])
+    assert set(ROUNDING_MODES) <= accum and set(ROUNDING_MODES) <= result
+    assert set(SATURATION_MODES) <= result
+
+
+@pytest.mark.parametrize("k,io_type", [(0, "io_stream"), (1, "io_parallel"), (2, "io_stream")])
+def test_every_mode_bit_exact(tmp_path, k, io_type):
+    ip = tmp_path / "ip"
+    cfg = _modes_config(k)
+    make_ip(_mlp(tmp_path, k), ip, hls=cfg, io_type=io_type, interface="axi_master")
+    assert npsim.coverage(ip) is None
+    # the configured types reached the IP (else this test would prove less than it says)
+    layers = {layer["name"]: layer for layer in json.loads((ip / "layers.json").read_text())["layers"]}
+    for name, conf in cfg["LayerName"].items():
+        for key, t in conf["Precision"].items():
+            if key in ("accum", "result"):
+                assert parse_hls_type(layers[name][key]) == parse_hls_type(t), (name, key)
+    assert layers["sm"]["implementation"] == cfg["LayerName"]["sm"]["Implementation"]
+    if k == 2:
+        assert layers["sm"]["exp_table_size"] == layers["sm"]["inv_table_size"] == 256
+    rng = np.random.default_rng(100 + k)
+    assert_engines_agree(ip, inputs(rng, 2000, (10,)))
+    for scale in (0.25, 8.0):
+        assert_engines_agree(ip, inputs(rng, 500, (10,), scale), random_image(ip, rng))
+
+
+# -- coverage and the command line --
+
+@pytest.fixture(scope="module")
+def saturating_ip(tmp_path_factory):
+    """An accumulator that saturates: the order of additions matters, so numpy does not cover it."""
+    tmp = tmp_path_factory.mktemp("sat")
+    hls = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+           "LayerName": {"fc2": {"Precision": {"accum": "ap_fixed<16,6,AP_TRN,AP_SAT>"}}}}
+    make_ip(_mlp(tmp, 5), tmp / "ip", hls=hls, io_type="io_parallel")
+    return tmp / "ip"
+
+
+def test_uncovered_layer_numpy_is_one_line_error(saturating_ip, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 10), np.float32))
+    rc = main(["csim", str(saturating_ip), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+               "--engine", "numpy", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert "layer fc2" in err and "saturates" in err and "--engine c" in err and "Traceback" not in err
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_auto_falls_back_to_c_when_not_covered(saturating_ip, tmp_path, capsys):
+    x = np.random.default_rng(3).standard_normal((40, 10)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert npsim.choose(saturating_ip, "auto") == "c"
+    assert main(["csim", str(saturating_ip), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                 "-q"]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), run_csim(saturating_ip, x, engine="c"))
+
+
+def test_cli_engines_write_identical_outputs(jet_ip, tmp_path):
+    x = np.random.default_rng(4).standard_normal((257, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    outs = {}
+    for engine in ("c", "numpy", "auto"):
+        out = tmp_path / f"y_{engine}.npy"
+        assert main(["csim", str(jet_ip), "--input", str(tmp_path / "x.npy"), "--output", str(out),
+                     "--engine", engine, "-q"]) == 0
+        outs[engine] = np.load(out)
+    assert np.array_equal(outs["c"], outs["numpy"]) and np.array_equal(outs["c"], outs["auto"])
+    assert npsim.choose(jet_ip, "auto") == "numpy"
+
+
+def test_bad_engine_is_a_usage_error(jet_ip, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["csim", str(jet_ip), "--input", "x.npy", "--output", "y.npy", "--engine", "fast"])
+    assert e.value.code == 2 and "--engine" in capsys.readouterr().err
+
+
+def test_ip_without_layers_json(jet_ip, tmp_path):
+    """An IP written before layers.json existed: auto takes the C path, numpy says why not."""
+    old = tmp_path / "old"
+    shutil.copytree(jet_ip, old)
+    (old / "layers.json").unlink()
+    assert npsim.choose(old, "auto") == "c"
+    with pytest.raises(Exception, match="layers.json"):
+        run_csim(old, np.zeros((1, 16), np.float32), engine="numpy")
