@@ -216,3 +216,64 @@ def test_ip_without_layers_json(jet_ip, tmp_path):
     assert npsim.choose(old, "auto") == "c"
     with pytest.raises(Exception, match="layers.json"):
         run_csim(old, np.zeros((1, 16), np.float32), engine="numpy")
+
+
+# -- convolutions (im2col over hls4ml's dense kernel), max pooling, flatten --
+
+@pytest.fixture(scope="module")
+def digits_ip(tmp_path_factory):
+    import yaml
+
+    cfg = yaml.safe_load((EXAMPLES / "digits" / "config.yml").read_text())
+    cfg.pop("model")
+    out = tmp_path_factory.mktemp("digits") / "ip"
+    make_ip(EXAMPLES / "digits" / "digits.keras", out, **cfg)
+    return out
+
+
+def test_digits_cnn_bit_exact(digits_ip):
+    kinds = [layer["kind"] for layer in json.loads((digits_ip / "layers.json").read_text())["layers"]]
+    assert kinds == ["input", "conv", "relu", "maxpool", "reshape", "dense", "softmax"]
+    assert npsim.coverage(digits_ip) is None
+    rng = np.random.default_rng(7)
+    x = np.concatenate([np.load(EXAMPLES / "digits" / "x_test.npy").astype(np.float32),
+                        inputs(rng, 400, (8, 8, 1))])
+    assert_engines_agree(digits_ip, x)
+    for scale in (1.0, 8.0):
+        assert_engines_agree(digits_ip, inputs(rng, 200, (8, 8, 1), scale), random_image(digits_ip, rng))
+
+
+def _conv_model(tmp_path, kind):
+    import keras
+
+    keras.utils.set_random_seed(11)
+    if kind == "2d":
+        layers = [keras.Input((7, 6, 2), name="img"),
+                  keras.layers.Conv2D(3, (3, 2), strides=(2, 1), padding="same", name="conv1"),
+                  keras.layers.Activation("relu", name="relu1"),
+                  keras.layers.MaxPooling2D((2, 2), name="pool1"), keras.layers.Flatten(name="flat"),
+                  keras.layers.Dense(4, name="fc1")]
+    else:
+        layers = [keras.Input((12, 3), name="seq"),
+                  keras.layers.Conv1D(4, 3, strides=1, name="conv1"), keras.layers.Activation("relu", name="relu1"),
+                  keras.layers.MaxPooling1D(2, name="pool1"), keras.layers.Flatten(name="flat"),
+                  keras.layers.Dense(5, name="fc1"), keras.layers.Activation("softmax", name="sm")]
+    p = tmp_path / f"conv{kind}.keras"
+    keras.Sequential(layers).save(p)
+    return p
+
+
+@pytest.mark.parametrize("kind,io_type,strategy", [("2d", "io_parallel", "Latency"), ("1d", "io_stream", "Resource")])
+def test_conv_variants_bit_exact(tmp_path, kind, io_type, strategy):
+    """Strides, 'same' padding (inside the layer in io_parallel), Conv1D and MaxPooling1D, both weight orders."""
+    hls = {"Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 1, "Strategy": strategy},
+           "LayerName": {"conv1": {"Precision": {"accum": "ap_fixed<20,8,AP_RND_CONV>", "result": "ap_fixed<12,4,AP_RND,AP_SAT>"}},
+                         "relu1": {"Precision": {"result": "ap_ufixed<8,3,AP_RND_ZERO,AP_SAT>"}}}}
+    ip = tmp_path / "ip"
+    make_ip(_conv_model(tmp_path, kind), ip, hls=hls, io_type=io_type, interface="axi_master")
+    why = npsim.coverage(ip)
+    assert why is None, why
+    shape = json.loads((ip / "nnaccel.json").read_text())["input_shape"]
+    rng = np.random.default_rng(21)
+    assert_engines_agree(ip, inputs(rng, 600, shape))
+    assert_engines_agree(ip, inputs(rng, 300, shape, 6.0), random_image(ip, rng))

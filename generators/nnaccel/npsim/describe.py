@@ -47,13 +47,54 @@ def _dense(layer) -> dict:
         return _unsupported(layer, "its multiplications are not plain products (binary or exponent weights)")
     d = _common(layer, "dense")
     d.update({
-        "n_in": int(layer.get_attr("n_in")), "n_out": int(layer.get_attr("n_out")),
+        "n_in": int(layer.get_attr("n_in") or 0), "n_out": int(layer.get_attr("n_out") or 0),
         "strategy": str(layer.get_attr("strategy", "latency")).lower(),
         "accum": _attr_type(layer, "accum_t"),
         "weight": layer.weights["weight"].name, "bias": layer.weights["bias"].name,
         # Resource strategy stores the kernel transposed: [n_out][n_in] instead of [n_in][n_out]
         "weight_order": "out_in" if layer.get_attr("_weights_transposed", False) else "in_out",
     })
+    return d
+
+
+def _geometry(layer, pool: bool) -> dict:
+    """Spatial sizes of a 1-D or 2-D convolution/pooling (1-D as height 1), channels last."""
+    two_d = layer.get_attr("in_height") is not None
+    g = {k: int(layer.get_attr(k) or 0) for k in ("in_width", "out_width", "stride_width", "pad_left", "pad_right")}
+    if two_d:
+        g.update({k: int(layer.get_attr(k) or 0)
+                  for k in ("in_height", "out_height", "stride_height", "pad_top", "pad_bottom")})
+    else:
+        g.update({"in_height": 1, "out_height": 1, "stride_height": 1, "pad_top": 0, "pad_bottom": 0})
+    fh, fw = ("pool_height", "pool_width") if pool else ("filt_height", "filt_width")
+    g["filt_width"] = int(layer.get_attr(fw))
+    g["filt_height"] = int(layer.get_attr(fh)) if two_d else 1
+    g["n_chan"] = int(layer.get_attr("n_chan") or layer.get_attr("n_filt"))
+    return g
+
+
+def _conv(layer) -> dict:
+    if str(layer.get_attr("data_format", "channels_last")) != "channels_last":
+        return _unsupported(layer, "channels_first data")
+    d = _dense(layer)  # the per-pixel product is hls4ml's dense kernel over the window (mult_config)
+    if d["kind"] == "unsupported":
+        return d
+    g = _geometry(layer, pool=False)
+    d.update(g, kind="conv", n_filt=int(layer.get_attr("n_filt")),
+             n_in=g["filt_height"] * g["filt_width"] * g["n_chan"], n_out=int(layer.get_attr("n_filt")))
+    return d
+
+
+def _maxpool(layer) -> dict:
+    if str(layer.get_attr("pool_op", "")).lower() != "max":
+        return _unsupported(layer, f"{layer.get_attr('pool_op')} pooling")
+    if str(layer.get_attr("data_format", "channels_last")) != "channels_last":
+        return _unsupported(layer, "channels_first data")
+    g = _geometry(layer, pool=True)
+    if any(g[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")):
+        return _unsupported(layer, "padded pooling")
+    d = _common(layer, "maxpool")
+    d.update(g, accum=_attr_type(layer, "accum_t"))
     return d
 
 
@@ -100,7 +141,9 @@ def _input(layer) -> dict:
 
 
 DESCRIBERS = {"Input": _input, "Dense": _dense,
-              "Activation": _activation, "ReLU": _activation, "Softmax": _softmax}
+              "Activation": _activation, "ReLU": _activation, "Softmax": _softmax,
+              "Conv1D": _conv, "Conv2D": _conv, "Pooling1D": _maxpool, "Pooling2D": _maxpool,
+              "Reshape": lambda layer: _common(layer, "reshape")}
 
 
 def describe_layers(hm) -> dict:

@@ -86,7 +86,7 @@ class Activation:
                 raise NotCovered(f"layer {d['name']}: type {t} is too wide for the engine")
 
     def __init__(self, d: dict, weights=None, ip_dir=None):
-        self.name, self.relu = d["name"], d["kind"] == "relu"
+        self.name, self.relu = d["name"], d["kind"] == "relu"  # reshape (Flatten): an assignment
         self.t_in, self.t_res = fixed.typ(d["input"]), fixed.typ(d["result"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -163,4 +163,55 @@ class Softmax:
         return fixed.cast(exp_res * inv[:, None], fa + self.f_inv, self.t_res)
 
 
-KINDS = {"dense": Dense, "relu": Activation, "linear": Activation, "softmax": Softmax}
+def _windows(x: np.ndarray, g: dict, fh: int, fw: int) -> np.ndarray:
+    """(B, out_h, out_w, C, fh, fw) views of channels-last images (B, H, W, C), stride by stride."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    win = sliding_window_view(x, (fh, fw), axis=(1, 2))
+    return win[:, ::g["stride_height"], ::g["stride_width"]][:, :g["out_height"], :g["out_width"]]
+
+
+class Conv:
+    """Conv1D/Conv2D: hls4ml's dense kernel (mult_config) on every (filt_h, filt_w, n_chan) window,
+    in the same window order as its weights (h, w, c); zero padding where the layer pads."""
+
+    @staticmethod
+    def check(d: dict, types: dict) -> None:
+        Dense.check(d, types)
+
+    def __init__(self, d: dict, weights: dict, ip_dir=None):
+        self.g = d
+        self.dense = Dense(d, weights, ip_dir)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        g = self.g
+        img = x.reshape(len(x), g["in_height"], g["in_width"], g["n_chan"])
+        if any(g[k] for k in ("pad_top", "pad_bottom", "pad_left", "pad_right")):
+            img = np.pad(img, ((0, 0), (g["pad_top"], g["pad_bottom"]), (g["pad_left"], g["pad_right"]), (0, 0)))
+        win = _windows(img, g, g["filt_height"], g["filt_width"])            # (B, oh, ow, C, fh, fw)
+        cols = np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, self.dense.n_in)
+        return self.dense(cols).reshape(len(x), -1)
+
+
+class MaxPool:
+    """Pooling1D/2D 'Max': each window element assigned to accum_t, the max, then res_t."""
+
+    @staticmethod
+    def check(d: dict, types=None) -> None:
+        for t in (fixed.typ(d["input"]), fixed.typ(d["accum"]), fixed.typ(d["result"])):
+            if not fixed.fits(2 * t.width):
+                raise NotCovered(f"layer {d['name']}: type {t} is too wide for the engine")
+
+    def __init__(self, d: dict, weights=None, ip_dir=None):
+        self.g = d
+        self.t_in, self.t_acc, self.t_res = fixed.typ(d["input"]), fixed.typ(d["accum"]), fixed.typ(d["result"])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        g = self.g
+        img = fixed.cast(x, self.t_in.fractional, self.t_acc).reshape(len(x), g["in_height"], g["in_width"], g["n_chan"])
+        m = _windows(img, g, g["filt_height"], g["filt_width"]).max(axis=(4, 5))
+        return fixed.cast(m, self.t_acc.fractional, self.t_res).reshape(len(x), -1)
+
+
+KINDS = {"dense": Dense, "relu": Activation, "linear": Activation, "reshape": Activation, "softmax": Softmax,
+         "conv": Conv, "maxpool": MaxPool}
