@@ -27,14 +27,18 @@ def fits(bits: int) -> bool:
 
 def _carry(q, rem, s: int, neg, mode: str):
     """The +1 that rounding adds to floor(v / 2**s), from the dropped bits `rem` (0 .. 2**s - 1)."""
-    if mode == "AP_TRN":
-        return None
     one = rem.dtype.type(1)
     half = one << rem.dtype.type(s - 1)
     qb = rem >= half                # the most significant dropped bit
     r = (rem & (half - one)) != 0   # any dropped bit below it
+    return _round_up(q, qb, r, neg, mode)
+
+
+def _round_up(q, qb, r, neg, mode: str):
+    """Whether rounding adds 1 to the floor q, given the first dropped bit qb, whether any dropped
+    bit below it is set (r) and the sign of the value (neg): ap_fixed's quantisation modes."""
     if mode == "AP_TRN_ZERO":
-        return neg & (rem != 0)
+        return neg & (qb | r)
     if mode == "AP_RND":
         return qb
     if mode == "AP_RND_ZERO":
@@ -100,8 +104,24 @@ def from_pattern(bits, t: HlsType) -> np.ndarray:
 
 
 def from_real(x: np.ndarray, t: HlsType) -> np.ndarray:
-    """`T y = (double)x;`, through the quantiser that reproduces the header's double constructor."""
-    return from_pattern(quantise(np.asarray(x, dtype=np.float64).reshape(-1), t).bits, t).reshape(np.shape(x))
+    """`T y = (double)x;`. Finite values whose scaled magnitude stays below 2**62 are rounded here in
+    float64 (scaling by 2**F and the floor are exact there); the rest (inf, NaN, huge values, with
+    the header's quirks) go through the quantiser that follows the header's double constructor."""
+    x = np.asarray(x, dtype=np.float64)
+    sc = np.ldexp(x, t.fractional)
+    with np.errstate(invalid="ignore"):
+        easy = np.abs(sc) < 2.0 ** MAX_BITS
+    fl = np.floor(np.where(easy, sc, 0.0))
+    q = fl.astype(np.int64)
+    if t.rounding != "AP_TRN":
+        rem = np.where(easy, sc, 0.0) - fl           # exact: the dropped fraction, in [0, 1)
+        qb = rem >= 0.5
+        q = q + _round_up(q, qb, rem != np.where(qb, 0.5, 0.0), x < 0, t.rounding)
+    q = saturate(q, t)
+    if not easy.all():
+        hard = ~easy
+        q[hard] = from_pattern(quantise(x[hard], t).bits, t)
+    return q
 
 
 def real(v: np.ndarray, t: HlsType) -> np.ndarray:

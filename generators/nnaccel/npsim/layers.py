@@ -57,13 +57,31 @@ class Dense:
         self.dtype = _int_dtype(max(prod_bits + grow, sizes["sum_bits"]) + 1)
         self.w = np.ascontiguousarray(w, dtype=self.dtype)
         self.b = fixed.cast(b, self.t_b.fractional, self.t_acc)
+        fits_double = prod_bits + grow + np.log2(self.n_in + 1) < 53
         # exact products and no rounding: one float64 matrix product gives the exact sum
-        self.exact_matmul = self.shift <= 0 and prod_bits + grow + np.log2(self.n_in + 1) < 53
+        self.exact_matmul = self.shift <= 0 and fits_double
+        # floor (AP_TRN) of each product by 2**s, s small: sum floor(p / 2**s) = (sum p - sum p mod 2**s) / 2**s,
+        # and p mod 2**s depends only on the low s bits of x and w: 2**s - 1 more matrix products
+        self.floor_matmul = self.t_acc.rounding == "AP_TRN" and 0 < self.shift <= 3 and fits_double
+        if self.floor_matmul:
+            m = (1 << self.shift) - 1
+            self.low_tables = [((a * (self.w.astype(np.int64) & m)) & m).astype(np.float64) for a in range(1, m + 1)]
+            self.w64 = self.w.astype(np.float64)
+
+    def _floor_sum(self, x: np.ndarray) -> np.ndarray:
+        xf = x.astype(np.float64)
+        total = xf @ self.w64
+        low = x.astype(np.int64) & ((1 << self.shift) - 1)
+        for a, table in enumerate(self.low_tables, start=1):
+            total -= (low == a).astype(np.float64) @ table
+        return total.astype(np.int64) >> np.int64(self.shift)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.exact_matmul:
             s = x.astype(np.float64) @ self.w.astype(np.float64)
             acc = (s.astype(np.int64) << np.int64(-self.shift)) if self.shift else s.astype(np.int64)
+        elif self.floor_matmul:
+            acc = self._floor_sum(x)
         else:
             xs = x.astype(self.dtype)
             rows = max(1, CHUNK_ELEMENTS // (self.n_in * self.n_out))
@@ -71,7 +89,7 @@ class Dense:
             for i in range(0, len(x), rows):
                 prod = xs[i:i + rows, :, None] * self.w[None]
                 terms = fixed.shift_round(prod, self.shift, self.t_acc.rounding)
-                acc[i:i + rows] = terms.sum(axis=1, dtype=np.int64)
+                acc[i:i + rows] = terms.sum(axis=1, dtype=self.dtype)
         acc = fixed.wrap(acc + self.b, self.t_acc)
         return fixed.cast(acc, self.t_acc.fractional, self.t_res)
 

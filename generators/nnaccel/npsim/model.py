@@ -13,7 +13,6 @@ from ..csim import check_input, read_description
 from ..errors import NnaccelError
 from ..weights import image as wimage
 from ..weights.layout import read_layout
-from ..weights.quantise import quantise
 from . import fixed
 from .layers import KINDS, NotCovered
 
@@ -82,7 +81,7 @@ class NumpyModel:
         if word["type"] == "float":
             return fixed.from_real(flat.astype(np.float32).astype(np.float64), self.t_in)
         tw = fixed.typ(word["type"])
-        w = fixed.from_pattern(quantise(flat.astype(np.float64).reshape(-1), tw).bits, tw).reshape(flat.shape)
+        w = fixed.from_real(flat.astype(np.float64), tw)
         return fixed.cast(w, tw.fractional, self.t_in)
 
     def _outputs(self, y: np.ndarray) -> np.ndarray:
