@@ -36,7 +36,8 @@ def random_image(ip_dir, rng) -> bytes:
 def inputs(rng, n, shape, scale=2.0) -> np.ndarray:
     x = (rng.standard_normal((n, *shape)) * scale).astype(np.float32)
     flat = x.reshape(n, -1)
-    flat[:4] = [[1e9], [-1e9], [np.float32(2.0 ** -30)], [-0.0]]  # saturating, wrapping and tiny inputs
+    # wrapping, tiny and signed-zero inputs, and those the header's double constructor treats specially
+    flat[:8] = [[1e9], [-1e9], [np.float32(2.0 ** -30)], [-0.0], [np.inf], [-np.inf], [np.nan], [3e38]]
     return x
 
 
