@@ -50,6 +50,19 @@ def assert_engines_agree(ip, x, image=None):
     return yc
 
 
+def dense_paths(ip) -> dict:
+    """Which of the Dense layer's three arithmetic paths each layer takes (so the tests can show
+    that every path is compared with C)."""
+    from nnaccel.npsim.layers import Conv, Dense
+
+    out = {}
+    for step in npsim.load(ip).steps:
+        d = step.dense if isinstance(step, Conv) else step
+        if isinstance(d, Dense):
+            out[d.name] = "exact_matmul" if d.exact_matmul else "floor_matmul" if d.floor_matmul else "per_term"
+    return out
+
+
 # -- the target: the jet MLP example (Resource RF 64, 6-bit weights, 6-bit RND_CONV/SAT ReLUs, softmax) --
 
 @pytest.fixture(scope="module")
@@ -67,6 +80,8 @@ def test_jet_mlp_is_covered_and_bit_exact(jet_ip):
     assert npsim.coverage(jet_ip) is None
     kinds = [layer["kind"] for layer in json.loads((jet_ip / "layers.json").read_text())["layers"]]
     assert kinds == ["input"] + ["dense", "relu"] * 3 + ["dense", "softmax"]
+    assert dense_paths(jet_ip) == {"fc1": "per_term", "fc2": "floor_matmul", "fc3": "floor_matmul",
+                                   "output": "floor_matmul"}
     rng = np.random.default_rng(1)
     x = inputs(rng, 3000, (16,))
     y = assert_engines_agree(jet_ip, x)
@@ -153,6 +168,7 @@ def test_every_mode_bit_exact(tmp_path, k, io_type):
     assert layers["sm"]["implementation"] == cfg["LayerName"]["sm"]["Implementation"]
     if k == 2:
         assert layers["sm"]["exp_table_size"] == layers["sm"]["inv_table_size"] == 256
+    assert {"per_term", "exact_matmul"} <= set(dense_paths(ip).values())
     rng = np.random.default_rng(100 + k)
     assert_engines_agree(ip, inputs(rng, 2000, (10,)))
     for scale in (0.25, 8.0):

@@ -25,15 +25,6 @@ def fits(bits: int) -> bool:
     return bits <= MAX_BITS
 
 
-def _carry(q, rem, s: int, neg, mode: str):
-    """The +1 that rounding adds to floor(v / 2**s), from the dropped bits `rem` (0 .. 2**s - 1)."""
-    one = rem.dtype.type(1)
-    half = one << rem.dtype.type(s - 1)
-    qb = rem >= half                # the most significant dropped bit
-    r = (rem & (half - one)) != 0   # any dropped bit below it
-    return _round_up(q, qb, r, neg, mode)
-
-
 def _round_up(q, qb, r, neg, mode: str):
     """Whether rounding adds 1 to the floor q, given the first dropped bit qb, whether any dropped
     bit below it is set (r) and the sign of the value (neg): ap_fixed's quantisation modes."""
@@ -53,15 +44,30 @@ def _round_up(q, qb, r, neg, mode: str):
 
 
 def shift_round(v: np.ndarray, s: int, mode: str) -> np.ndarray:
-    """v * 2**-s rounded to an integer the way `mode` rounds (s > 0), or v * 2**-s exactly (s <= 0)."""
+    """v * 2**-s rounded to an integer the way `mode` rounds (s > 0), or v * 2**-s exactly (s <= 0).
+    Each mode is one biased floor: floor((v + bias) / 2**s), the bias choosing where ties and
+    negative values go (equal to _round_up's carry on the floor, in fewer passes over the data)."""
     v = np.asarray(v)
+    T = v.dtype.type
     if s <= 0:
-        return v << v.dtype.type(-s) if s else v
-    q = v >> v.dtype.type(s)
+        return v << T(-s) if s else v
+    sh, half = T(s), T(1 << (s - 1))
     if mode == "AP_TRN":
-        return q
-    rem = v - (q << v.dtype.type(s))
-    return q + _carry(q, rem, s, v < 0, mode)
+        return v >> sh
+    if mode == "AP_RND":
+        return (v + half) >> sh
+    if mode == "AP_RND_MIN_INF":
+        return (v + (half - T(1))) >> sh
+    if mode == "AP_RND_CONV":
+        return (v + (half - T(1)) + ((v >> sh) & T(1))) >> sh
+    neg = (v < 0).astype(v.dtype)
+    if mode == "AP_RND_ZERO":
+        return (v + (half - T(1)) + neg) >> sh
+    if mode == "AP_RND_INF":
+        return (v + half - neg) >> sh
+    if mode == "AP_TRN_ZERO":
+        return (v + neg * T((1 << s) - 1)) >> sh
+    raise ValueError(mode)
 
 
 def saturate(q: np.ndarray, t: HlsType) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from . import fixed
 from .tables import softmax_tables
 
-CHUNK_ELEMENTS = 1 << 21  # products held at once by a Dense layer (keeps the working set in cache)
+ROW_BLOCK = 1 << 16  # accumulator values a Dense layer updates per pass (keeps the working set in cache)
 
 
 class NotCovered(Exception):
@@ -57,7 +57,10 @@ class Dense:
         self.dtype = _int_dtype(max(prod_bits + grow, sizes["sum_bits"]) + 1)
         self.w = np.ascontiguousarray(w, dtype=self.dtype)
         self.b = fixed.cast(b, self.t_b.fractional, self.t_acc)
-        fits_double = prod_bits + grow + np.log2(self.n_in + 1) < 53
+        sum_range = prod_bits + grow + np.log2(self.n_in + 1)
+        fits_double = sum_range < 53
+        # integer sums below 2**24 are exact in float32 whatever the order of additions: half the work
+        self.mm_dtype = np.float32 if sum_range < 24 else np.float64
         # exact products and no rounding: one float64 matrix product gives the exact sum
         self.exact_matmul = self.shift <= 0 and fits_double
         # floor (AP_TRN) of each product by 2**s, s small: sum floor(p / 2**s) = (sum p - sum p mod 2**s) / 2**s,
@@ -65,31 +68,32 @@ class Dense:
         self.floor_matmul = self.t_acc.rounding == "AP_TRN" and 0 < self.shift <= 3 and fits_double
         if self.floor_matmul:
             m = (1 << self.shift) - 1
-            self.low_tables = [((a * (self.w.astype(np.int64) & m)) & m).astype(np.float64) for a in range(1, m + 1)]
-            self.w64 = self.w.astype(np.float64)
+            self.low_tables = [((a * (self.w.astype(np.int64) & m)) & m).astype(self.mm_dtype) for a in range(1, m + 1)]
+        self.w_mm = self.w.astype(self.mm_dtype)
 
     def _floor_sum(self, x: np.ndarray) -> np.ndarray:
-        xf = x.astype(np.float64)
-        total = xf @ self.w64
-        low = x.astype(np.int64) & ((1 << self.shift) - 1)
+        total = (x.astype(self.mm_dtype) @ self.w_mm).astype(np.int64)
+        low = x & x.dtype.type((1 << self.shift) - 1)
         for a, table in enumerate(self.low_tables, start=1):
-            total -= (low == a).astype(np.float64) @ table
-        return total.astype(np.int64) >> np.int64(self.shift)
+            total -= ((low == a).astype(self.mm_dtype) @ table).astype(np.int64)
+        return total >> np.int64(self.shift)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.exact_matmul:
-            s = x.astype(np.float64) @ self.w.astype(np.float64)
-            acc = (s.astype(np.int64) << np.int64(-self.shift)) if self.shift else s.astype(np.int64)
+            s = (x.astype(self.mm_dtype) @ self.w_mm).astype(np.int64)
+            acc = (s << np.int64(-self.shift)) if self.shift else s
         elif self.floor_matmul:
             acc = self._floor_sum(x)
         else:
+            # one input at a time over cache-sized blocks of samples: no (samples, n_in, n_out) temporaries
             xs = x.astype(self.dtype)
-            rows = max(1, CHUNK_ELEMENTS // (self.n_in * self.n_out))
-            acc = np.empty((len(x), self.n_out), dtype=np.int64)
-            for i in range(0, len(x), rows):
-                prod = xs[i:i + rows, :, None] * self.w[None]
-                terms = fixed.shift_round(prod, self.shift, self.t_acc.rounding)
-                acc[i:i + rows] = terms.sum(axis=1, dtype=self.dtype)
+            acc = np.zeros((len(x), self.n_out), dtype=self.dtype)
+            rows = max(1, ROW_BLOCK // self.n_out)
+            for r in range(0, len(x), rows):
+                xr, a = xs[r:r + rows], acc[r:r + rows]
+                for i in range(self.n_in):
+                    a += fixed.shift_round(xr[:, i:i + 1] * self.w[i], self.shift, self.t_acc.rounding)
+            acc = acc.astype(np.int64)
         acc = fixed.wrap(acc + self.b, self.t_acc)
         return fixed.cast(acc, self.t_acc.fractional, self.t_res)
 
