@@ -122,8 +122,9 @@ def _run_csim(args) -> int:
 
 def add_csim(sub) -> None:
     p = sub.add_parser("csim", help="C-simulate an IP on a batch of inputs",
-                       description="Build the IP's C-simulation with g++ (cached), load its weight image "
-                                   "and run the inputs through it.")
+                       description="Load the IP's weight image and run the inputs through the IP, bit-exact: "
+                                   "its HLS C++ built with g++ (cached), or the vectorised numpy engine "
+                                   "(--engine).")
     p.add_argument("dir", help="IP directory written by `nnaccel ip`")
     p.add_argument("--input", required=True, metavar="X.npy", help="inputs, shape (N, *input_shape) or (N, n_inputs)")
     p.add_argument("--output", required=True, metavar="Y.npy",
