@@ -272,7 +272,8 @@ def _conv_model(tmp_path, kind):
                   keras.layers.Dense(4, name="fc1")]
     else:
         layers = [keras.Input((12, 3), name="seq"),
-                  keras.layers.Conv1D(4, 3, strides=1, name="conv1"), keras.layers.Activation("relu", name="relu1"),
+                  keras.layers.Conv1D(4, 3, strides=1, padding="same", name="conv1"),  # + ZeroPadding1D in io_stream
+                  keras.layers.BatchNormalization(name="bn1"), keras.layers.Activation("relu", name="relu1"),
                   keras.layers.MaxPooling1D(2, name="pool1"), keras.layers.Flatten(name="flat"),
                   keras.layers.Dense(5, name="fc1"), keras.layers.Activation("softmax", name="sm")]
     p = tmp_path / f"conv{kind}.keras"
@@ -282,14 +283,19 @@ def _conv_model(tmp_path, kind):
 
 @pytest.mark.parametrize("kind,io_type,strategy", [("2d", "io_parallel", "Latency"), ("1d", "io_stream", "Resource")])
 def test_conv_variants_bit_exact(tmp_path, kind, io_type, strategy):
-    """Strides, 'same' padding (inside the layer in io_parallel), Conv1D and MaxPooling1D, both weight orders."""
+    """Strides, 'same' padding (inside the layer in io_parallel, a ZeroPadding layer in io_stream), Conv1D,
+    BatchNormalization, MaxPooling1D, both weight orders."""
     hls = {"Model": {"Precision": "ap_fixed<14,5>", "ReuseFactor": 1, "Strategy": strategy},
            "LayerName": {"conv1": {"Precision": {"accum": "ap_fixed<20,8,AP_RND_CONV>", "result": "ap_fixed<12,4,AP_RND,AP_SAT>"}},
-                         "relu1": {"Precision": {"result": "ap_ufixed<8,3,AP_RND_ZERO,AP_SAT>"}}}}
+                         "relu1": {"Precision": {"result": "ap_ufixed<8,3,AP_RND_ZERO,AP_SAT>"}},
+                         "bn1": {"Precision": {"scale": "ap_fixed<10,3>", "bias": "ap_fixed<9,4>",
+                                               "result": "ap_fixed<13,5,AP_RND_INF,AP_SAT>"}}}}
     ip = tmp_path / "ip"
     make_ip(_conv_model(tmp_path, kind), ip, hls=hls, io_type=io_type, interface="axi_master")
     why = npsim.coverage(ip)
     assert why is None, why
+    kinds = {layer["kind"] for layer in json.loads((ip / "layers.json").read_text())["layers"]}
+    assert kinds >= ({"conv", "maxpool", "reshape"} | ({"zeropad", "batchnorm"} if kind == "1d" else set()))
     shape = json.loads((ip / "nnaccel.json").read_text())["input_shape"]
     rng = np.random.default_rng(21)
     assert_engines_agree(ip, inputs(rng, 600, shape))

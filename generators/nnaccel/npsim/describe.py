@@ -98,6 +98,28 @@ def _maxpool(layer) -> dict:
     return d
 
 
+def _zeropad(layer) -> dict:
+    d = _common(layer, "zeropad")
+    two_d = layer.get_attr("in_height") is not None
+    d.update({k: int(layer.get_attr(k) or 0) for k in ("in_width", "out_width", "pad_left", "pad_right", "n_chan")})
+    if two_d:
+        d.update({k: int(layer.get_attr(k) or 0) for k in ("in_height", "out_height", "pad_top", "pad_bottom")})
+    else:
+        d.update({"in_height": 1, "out_height": 1, "pad_top": 0, "pad_bottom": 0})
+    return d
+
+
+def _batchnorm(layer) -> dict:
+    cfg = layer.get_attr("config_cpp") or ""
+    if "product::mult<" not in cfg:
+        return _unsupported(layer, "its multiplications are not plain products")
+    d = _common(layer, "batchnorm")
+    n_filt = layer.get_attr("n_filt")
+    d.update({"n_in": int(layer.get_attr("n_in")), "n_filt": -1 if n_filt is None else int(n_filt),
+              "scale": layer.weights["scale"].name, "bias": layer.weights["bias"].name})
+    return d
+
+
 def _activation(layer) -> dict:
     act = str(layer.get_attr("activation", "")).lower()
     if act in ("relu", "linear"):
@@ -143,7 +165,8 @@ def _input(layer) -> dict:
 DESCRIBERS = {"Input": _input, "Dense": _dense,
               "Activation": _activation, "ReLU": _activation, "Softmax": _softmax,
               "Conv1D": _conv, "Conv2D": _conv, "Pooling1D": _maxpool, "Pooling2D": _maxpool,
-              "Reshape": lambda layer: _common(layer, "reshape")}
+              "Reshape": lambda layer: _common(layer, "reshape"), "ZeroPadding1D": _zeropad,
+              "ZeroPadding2D": _zeropad, "BatchNormalization": _batchnorm}
 
 
 def describe_layers(hm) -> dict:

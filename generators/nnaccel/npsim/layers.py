@@ -235,5 +235,48 @@ class MaxPool:
         return fixed.cast(m, self.t_acc.fractional, self.t_res).reshape(len(x), -1)
 
 
+class ZeroPad:
+    """ZeroPadding1D/2D: zeros around each channels-last image, the data assigned to the result type."""
+
+    check = Activation.check
+
+    def __init__(self, d: dict, weights=None, ip_dir=None):
+        self.g, self.cast = d, Activation(dict(d, kind="linear"))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        g = self.g
+        img = self.cast(x).reshape(len(x), g["in_height"], g["in_width"], g["n_chan"])
+        img = np.pad(img, ((0, 0), (g["pad_top"], g["pad_bottom"]), (g["pad_left"], g["pad_right"]), (0, 0)))
+        return img.reshape(len(x), -1)
+
+
+class BatchNorm:
+    """nnet::normalize: res = x * scale[k] + bias[k] (full precision) assigned to res_t, k the element
+    (n_filt == -1) or its channel (index % n_filt)."""
+
+    @staticmethod
+    def check(d: dict, types: dict) -> None:
+        t_in, t_s, t_b = fixed.typ(d["input"]), types[d["scale"]], types[d["bias"]]
+        frac = max(t_in.fractional + t_s.fractional, t_b.fractional)
+        bits = max(t_in.width + t_s.width + frac - t_in.fractional - t_s.fractional,
+                   t_b.width + frac - t_b.fractional) + 1
+        if not fixed.fits(bits + 1):
+            raise NotCovered(f"layer {d['name']}: its sums need {bits} bits, beyond the engine's {fixed.MAX_BITS}")
+
+    def __init__(self, d: dict, weights: dict, ip_dir=None):
+        self.check(d, {k: t for k, (_, t) in weights.items()})
+        self.t_in, self.t_res = fixed.typ(d["input"]), fixed.typ(d["result"])
+        (scale, t_s), (bias, t_b) = weights[d["scale"]], weights[d["bias"]]
+        self.frac = max(self.t_in.fractional + t_s.fractional, t_b.fractional)
+        self.scale_shift = self.frac - self.t_in.fractional - t_s.fractional
+        idx = np.arange(d["n_in"]) if d["n_filt"] == -1 else np.arange(d["n_in"]) % d["n_filt"]
+        self.scale = scale[idx]
+        self.bias = bias[idx] << np.int64(self.frac - t_b.fractional)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = ((x * self.scale) << np.int64(self.scale_shift)) + self.bias
+        return fixed.cast(y, self.frac, self.t_res)
+
+
 KINDS = {"dense": Dense, "relu": Activation, "linear": Activation, "reshape": Activation, "softmax": Softmax,
-         "conv": Conv, "maxpool": MaxPool}
+         "conv": Conv, "maxpool": MaxPool, "zeropad": ZeroPad, "batchnorm": BatchNorm}
