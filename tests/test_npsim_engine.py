@@ -153,11 +153,16 @@ def test_mode_configs_cover_every_mode():
     assert set(SATURATION_MODES) <= result
 
 
+WORDS = {0: {}, 1: {"input_type": "ap_int<8>"},
+         2: {"input_type": "ap_fixed<16,5,AP_RND_CONV,AP_SAT>", "output_type": "ap_fixed<32,12,AP_RND,AP_SAT>"}}
+
+
 @pytest.mark.parametrize("k,io_type", [(0, "io_stream"), (1, "io_parallel"), (2, "io_stream")])
 def test_every_mode_bit_exact(tmp_path, k, io_type):
+    """(Also: integer and fixed-point data words instead of float.)"""
     ip = tmp_path / "ip"
     cfg = _modes_config(k)
-    make_ip(_mlp(tmp_path, k), ip, hls=cfg, io_type=io_type, interface="axi_master")
+    make_ip(_mlp(tmp_path, k), ip, hls=cfg, io_type=io_type, interface="axi_master", **WORDS[k])
     assert npsim.coverage(ip) is None
     # the configured types reached the IP (else this test would prove less than it says)
     layers = {layer["name"]: layer for layer in json.loads((ip / "layers.json").read_text())["layers"]}
@@ -300,3 +305,13 @@ def test_conv_variants_bit_exact(tmp_path, kind, io_type, strategy):
     rng = np.random.default_rng(21)
     assert_engines_agree(ip, inputs(rng, 600, shape))
     assert_engines_agree(ip, inputs(rng, 300, shape, 6.0), random_image(ip, rng))
+
+
+def test_integer_output_words_are_not_covered(tmp_path):
+    """ap_int output words (an assignment the engine does not reproduce): auto takes C, numpy says why."""
+    ip = tmp_path / "ip"
+    make_ip(_mlp(tmp_path, 3), ip, hls=_modes_config(0), io_type="io_stream", output_type="ap_int<16>")
+    assert "output word ap_int<16>" in npsim.coverage(ip)
+    assert npsim.choose(ip, "auto") == "c"
+    with pytest.raises(Exception, match="not covered: output word"):
+        npsim.load(ip)

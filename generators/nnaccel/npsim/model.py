@@ -13,6 +13,7 @@ from ..csim import check_input, read_description
 from ..errors import NnaccelError
 from ..weights import image as wimage
 from ..weights.layout import read_layout
+from ..weights.quantise import quantise
 from . import fixed
 from .layers import KINDS, NotCovered
 
@@ -44,6 +45,12 @@ def _check_chain(layers: list[dict]) -> None:
                 raise NotCovered(f"layer {d['name']}: {key} type {value} is an integer type")
 
 
+def _check_words(desc: dict) -> None:
+    out = desc["output_word"]["type"]
+    if out != "float" and fixed.typ(out).kind == "int":
+        raise NotCovered(f"output word {out}: an assignment to ap_int is not reproduced")
+
+
 class NumpyModel:
     def __init__(self, ip_dir: Path, image: bytes | None = None):
         self.ip_dir = Path(ip_dir)
@@ -58,9 +65,7 @@ class NumpyModel:
         self.t_in = fixed.typ(self.layers_desc[0]["result"])
         self.t_out = fixed.typ(self.layers_desc[-1]["result"])
         self.steps = [KINDS[d["kind"]](d, weights, self.ip_dir) for d in self.layers_desc[1:]]
-        for word, t in ((self.desc["input_word"], self.t_in), (self.desc["output_word"], self.t_out)):
-            if word["type"] != "float" and fixed.typ(word["type"]).width > fixed.MAX_BITS:
-                raise NotCovered(f"data word {word['type']} is wider than the engine's {fixed.MAX_BITS} bits")
+        _check_words(self.desc)
 
     def _weights(self, image: bytes) -> dict:
         """{variable name: (mantissas, type)} from a weight image, checked like the IP checks it."""
@@ -81,7 +86,10 @@ class NumpyModel:
         if word["type"] == "float":
             return fixed.from_real(flat.astype(np.float32).astype(np.float64), self.t_in)
         tw = fixed.typ(word["type"])
-        w = fixed.from_real(flat.astype(np.float64), tw)
+        if tw.kind == "int":  # ap_int(double) truncates toward zero: the quantiser follows the header
+            w = fixed.from_pattern(quantise(flat.astype(np.float64).reshape(-1), tw).bits, tw).reshape(flat.shape)
+        else:
+            w = fixed.from_real(flat.astype(np.float64), tw)
         return fixed.cast(w, tw.fractional, self.t_in)
 
     def _outputs(self, y: np.ndarray) -> np.ndarray:
@@ -104,8 +112,10 @@ def coverage(ip_dir: Path) -> str | None:
     try:
         layers = _read_layers(ip_dir)
         _check_chain(layers)
-        if read_description(ip_dir)["weights"] != "external":
+        desc = read_description(ip_dir)
+        if desc["weights"] != "external":
             raise NotCovered("embedded weights (the numpy engine reads weights from a weight image)")
+        _check_words(desc)
         types = {v["name"]: fixed.typ(v["hls_type"]) for v in read_layout(ip_dir)["variables"]}
         for d in layers[1:]:
             KINDS[d["kind"]].check(d, types)
