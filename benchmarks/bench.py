@@ -153,7 +153,8 @@ def main(argv=None) -> int:
     args.output.write_text(text)
     for r in results:
         log(f"{r['example']}: predict {r['t_predict']:.2f} s, c {r['t_c']:.2f} s ({r['ratio_c']:.2f}x), "
-            f"numpy {r['t_numpy']:.2f} s ({r['ratio_numpy']:.2f}x); bit-exact c {r['exact_c']}, numpy {r['exact_numpy']}")
+            f"numpy {r['t_numpy']:.2f} s ({r['ratio_numpy']:.2f}x); "
+            f"bit-exact c {r['exact_c']}, numpy {r['exact_numpy']}")
     log(f"wrote {args.output}")
     return 0 if all(r["exact_c"] and r["exact_numpy"] for r in results) else 1
 

@@ -230,7 +230,8 @@ class MaxPool:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         g = self.g
-        img = fixed.cast(x, self.t_in.fractional, self.t_acc).reshape(len(x), g["in_height"], g["in_width"], g["n_chan"])
+        img = fixed.cast(x, self.t_in.fractional, self.t_acc)
+        img = img.reshape(len(x), g["in_height"], g["in_width"], g["n_chan"])
         m = _windows(img, g, g["filt_height"], g["filt_width"]).max(axis=(4, 5))
         return fixed.cast(m, self.t_acc.fractional, self.t_res).reshape(len(x), -1)
 
