@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import EXAMPLES, make_ip
 from nnaccel.cli import main
 from nnaccel.csim import run_csim
+from nnaccel.errors import NnaccelError
 from nnaccel.npsim import model as npsim
 from nnaccel.weights import image as wimage
 from nnaccel.weights.layout import read_layout
@@ -229,6 +230,8 @@ def test_bad_engine_is_a_usage_error(jet_ip, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["csim", str(jet_ip), "--input", "x.npy", "--output", "y.npy", "--engine", "fast"])
     assert e.value.code == 2 and "--engine" in capsys.readouterr().err
+    with pytest.raises(NnaccelError, match="--engine: 'fast' is not an engine; choose from c, numpy, auto"):
+        run_csim(jet_ip, np.zeros((1, 16), np.float32), engine="fast")  # the Python API names it too
 
 
 def test_ip_without_layers_json(jet_ip, tmp_path):
