@@ -89,10 +89,17 @@ class Dense:
             xs = x.astype(self.dtype)
             acc = np.zeros((len(x), self.n_out), dtype=self.dtype)
             rows = max(1, ROW_BLOCK // self.n_out)
+            trn, sh = self.t_acc.rounding == "AP_TRN" and self.shift > 0, self.dtype(max(self.shift, 0))
+            buf = np.empty((min(rows, len(x)), self.n_out), dtype=self.dtype)
             for r in range(0, len(x), rows):
                 xr, a = xs[r:r + rows], acc[r:r + rows]
+                t = buf[:len(xr)]
                 for i in range(self.n_in):
-                    a += fixed.shift_round(xr[:, i:i + 1] * self.w[i], self.shift, self.t_acc.rounding)
+                    np.multiply(xr[:, i:i + 1], self.w[i], out=t)
+                    if trn:  # the common case, in place
+                        a += np.right_shift(t, sh, out=t)
+                    else:
+                        a += fixed.shift_round(t, self.shift, self.t_acc.rounding)
             acc = acc.astype(np.int64)
         acc = fixed.wrap(acc + self.b, self.t_acc)
         return fixed.cast(acc, self.t_acc.fractional, self.t_res)
