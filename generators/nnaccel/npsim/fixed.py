@@ -83,18 +83,22 @@ def saturate(q: np.ndarray, t: HlsType) -> np.ndarray:
     return np.clip(q, lo + 1 if t.signed else lo, hi)
 
 
-def cast(v: np.ndarray, frac: int, t: HlsType) -> np.ndarray:
-    """`T y = x;` for x of any fixed type with `frac` fractional bits holding mantissas `v`."""
-    return saturate(shift_round(np.asarray(v, dtype=np.int64), frac - t.fractional, t.rounding), t)
+def cast(v: np.ndarray, frac: int, t: HlsType, keep_dtype: bool = False) -> np.ndarray:
+    """`T y = x;` for x of any fixed type with `frac` fractional bits holding mantissas `v`.
+    keep_dtype: compute in v's (narrower) integer type; the caller has checked that the value, its
+    shifted and rounded forms and t all fit there."""
+    v = np.asarray(v) if keep_dtype else np.asarray(v, dtype=np.int64)
+    return saturate(shift_round(v, frac - t.fractional, t.rounding), t)
 
 
 def wrap(q: np.ndarray, t: HlsType) -> np.ndarray:
     """Keep the low `width` bits (two's complement when signed)."""
-    w = np.int64(t.width)
-    m = (np.int64(1) << w) - 1
-    q = np.asarray(q, dtype=np.int64) & m
+    q = np.asarray(q)
+    T = q.dtype.type if q.dtype.kind == "i" and t.width < 8 * q.dtype.itemsize else np.int64
+    m = T((1 << t.width) - 1)
+    q = q.astype(T, copy=False) & m
     if t.signed:
-        sign = np.int64(1) << (w - 1)
+        sign = T(1 << (t.width - 1))
         q = (q ^ sign) - sign
     return q
 

@@ -117,11 +117,17 @@ class Activation:
     def __init__(self, d: dict, weights=None, ip_dir=None):
         self.name, self.relu = d["name"], d["kind"] == "relu"  # reshape (Flatten): an assignment
         self.t_in, self.t_res = fixed.typ(d["input"]), fixed.typ(d["result"])
+        # int32 lanes move half the memory of int64: use them when the value, its shifted and rounded
+        # forms and the result all fit (the next layers widen again where they need to)
+        grow = max(0, self.t_res.fractional - self.t_in.fractional)
+        self.narrow = self.t_in.width + grow + 2 <= 31 and self.t_res.width <= 30
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.narrow:
+            x = x.astype(np.int32)
         if self.relu:
             x = np.maximum(x, 0)
-        return fixed.cast(x, self.t_in.fractional, self.t_res)
+        return fixed.cast(x, self.t_in.fractional, self.t_res, keep_dtype=self.narrow)
 
 
 def _index_bits(size: int, t, what: str, name: str) -> int:
