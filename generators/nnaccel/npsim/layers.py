@@ -1,6 +1,8 @@
 """The layers the numpy engine reproduces bit for bit, each from its hls4ml kernel:
-Dense (nnet_dense_latency.h, nnet_dense_resource.h), ReLU and linear (nnet_activation*.h), and
-Softmax 'stable'/'latency' (nnet_activation_stream.h). Values are int64 mantissas (fixed.py).
+Dense (nnet_dense_latency.h, nnet_dense_resource.h), Conv1D/2D (that dense kernel per window,
+nnet_conv_stream.h), max pooling (nnet_pooling*.h), ZeroPadding (nnet_padding*.h), BatchNormalization
+(nnet_batchnorm*.h), ReLU/linear/Flatten (nnet_activation*.h) and Softmax 'stable'/'latency'
+(nnet_activation_stream.h). Values are integer mantissas (fixed.py).
 
 Each class is built from one layers.json entry; its constructor raises NotCovered when the entry
 asks for something whose result this module cannot guarantee to be the C++'s."""
