@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 # (fusesoc.conf does the same for FuseSoC's generator cache).
 export NNACCEL_CACHE ?= $(abspath .cache/nnaccel)
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile tests
+
+# hls4ml predict() vs `nnaccel csim --engine c|numpy` (jet MLP 100,000 samples, digits CNN 10,000):
+# writes benchmarks/results.md. Run it on an otherwise idle machine; it takes a few minutes.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py -o benchmarks/results.md
 
 clean:
 	rm -rf build .cache

@@ -13,6 +13,7 @@ from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
 from .layer_facts import model_facts
+from .npsim.describe import describe_layers
 from .reference import reference_outputs
 from .staging import copy_tree, staged_dir
 from .weights import image as wimage
@@ -151,6 +152,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
         render.write(stage / f"{cfg.top}_regs.h", "ip/regs.h.j2", **ctx)
         render.write_json(stage / "regmap.json", regs)
         render.write_json(stage / "weights_layout.json", layout)
+        render.write_json(stage / "layers.json", describe_layers(hm))  # for the numpy engine (npsim)
         for name, data in (("tb_input", x), ("tb_expected", expected), ("tb_labels", labels)):
             if data is not None:
                 (stage / "tb").mkdir(exist_ok=True)
@@ -244,8 +246,8 @@ def write_core(stage: Path, cfg: Config, description: dict) -> Path:
         "files": description["files"],
         "hls_sources": [f for f in hls_files if f.endswith(".cpp")],
         "hls_headers": [f for f in hls_files if f.endswith(".h")],
-        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "weights.bin",
-                                   "report.json", "report.md"]
+        "meta_files": [f for f in ["nnaccel.json", "regmap.json", "weights_layout.json", "layers.json",
+                                   "weights.bin", "report.json", "report.md"]
                        if (stage / f).is_file()],
         "csim_files": rel((stage / "csim").rglob("*")),
         "tb_files": rel((stage / "tb").rglob("*")) if (stage / "tb").is_dir() else [],

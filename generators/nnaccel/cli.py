@@ -132,7 +132,8 @@ def _run_csim(args) -> int:
             image = Path(args.weights).read_bytes()
         except OSError as e:
             raise NnaccelError(f"--weights: cannot read {args.weights} ({e.strerror})") from None
-    y = run_csim(Path(args.dir), x, image, log=args.progress, jobs=args.jobs, timeout=args.timeout)
+    y = run_csim(Path(args.dir), x, image, log=args.progress, jobs=args.jobs, timeout=args.timeout,
+                 engine=args.engine)
     with staged_file(Path(args.output), inputs=[args.input, args.weights]) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, y.astype(np.float32))
@@ -142,14 +143,18 @@ def _run_csim(args) -> int:
 
 def add_csim(sub) -> None:
     p = sub.add_parser("csim", help="C-simulate an IP on a batch of inputs",
-                       description="Build the IP's C-simulation with g++ (cached), load its weight image "
-                                   "and run the inputs through it.")
+                       description="Load the IP's weight image and run the inputs through the IP, bit-exact: "
+                                   "its HLS C++ built with g++ (cached), or the vectorised numpy engine "
+                                   "(--engine).")
     p.add_argument("dir", help="IP directory written by `nnaccel ip`")
     p.add_argument("--input", required=True, metavar="X.npy", help="inputs, shape (N, *input_shape) or (N, n_inputs)")
     p.add_argument("--output", required=True, metavar="Y.npy",
                    help="the outputs to write as float32 .npy (an existing file is replaced)")
     p.add_argument("--weights", metavar="IMAGE.bin", help="weight image to load (default: the IP's weights.bin)")
     _csim_options(p)
+    p.add_argument("--engine", choices=["c", "numpy", "auto"], default="auto",
+                   help="c: the HLS C++ compiled with g++; numpy: the vectorised bit-exact engine (an error if a "
+                        "layer is not covered); auto (default): numpy when it covers every layer, else c")
     _quiet_option(p)
     p.set_defaults(func=_run_csim)
 

@@ -301,9 +301,14 @@ def simulate_batch(acc: CsimAccelerator, x: np.ndarray, log=None) -> np.ndarray:
 
 
 def run_csim(ip_dir: Path, x: np.ndarray, image: bytes | None = None, log=None, jobs: int | None = None,
-             timeout: float | None = None) -> np.ndarray:
+             timeout: float | None = None, engine: str = "c") -> np.ndarray:
     """Load the weight image (the IP's own unless given), then process the whole batch on `jobs`
-    worker processes. `log`: a progress log (nnaccel.progress) for the g++ build and the samples."""
+    worker processes. `log`: a progress log (nnaccel.progress) for the g++ build and the samples.
+    `engine`: 'c' (g++), 'numpy' (nnaccel.npsim, bit-exact, vectorised) or 'auto' (numpy if it covers the IP)."""
+    from .npsim import model as npsim
+
+    if npsim.choose(ip_dir, engine) == "numpy":
+        return npsim.run(ip_dir, x, image, log)
     acc = open_csim(ip_dir, image, log, jobs, timeout)
     try:
         return simulate_batch(acc, x, log)
