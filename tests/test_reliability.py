@@ -15,6 +15,7 @@ which docs/reliability.md quotes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import subprocess
@@ -76,9 +77,18 @@ def figures():
     if not rows:
         return
     old = json.loads(FIGURES_JSON.read_text()) if FIGURES_JSON.is_file() else {}
-    old.update(rows)
-    FIGURES_JSON.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
-    FIGURES_MD.write_text(render_figures(old))
+    if os.environ.get("NNACCEL_UPDATE_FIGURES") == "1":
+        old.update(rows)
+        FIGURES_JSON.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+        FIGURES_MD.write_text(render_figures(old))
+        return
+    # The figures are counts from a fixed seed: this run must reproduce the committed ones (the
+    # docs quote them). A clone stays clean; NNACCEL_UPDATE_FIGURES=1 rewrites them after a change.
+    committed = {k: old.get(k) for k in rows}
+    fresh = json.loads(json.dumps(rows, sort_keys=True))
+    assert fresh == committed, ("this run's reliability figures differ from docs/reliability-figures.json; "
+                                "rerun with NNACCEL_UPDATE_FIGURES=1 and commit if the change is intended")
+    assert FIGURES_MD.read_text() == render_figures(old), "docs/reliability-figures.md is stale"
 
 
 def render_figures(data: dict) -> str:

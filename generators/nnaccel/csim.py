@@ -14,6 +14,7 @@ import numpy as np
 from . import isolate, progress
 from .errors import InputError, NnaccelError
 from .regmap import COMMANDS, ERRORS
+from .resources import cache_root
 from .weights import image as wimage
 from .weights.quantise import parse_hls_type, quantise, to_real
 
@@ -27,12 +28,6 @@ def ap_types_dir() -> Path:
     import hls4ml
 
     return Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
-
-
-def cache_root() -> Path:
-    root = os.environ.get("NNACCEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nnaccel")
-    return Path(root)
 
 
 def read_description(ip_dir: Path) -> dict:

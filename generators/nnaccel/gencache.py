@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__
+from . import __version__, resources
 from .boards import board_dirs
 
 PACKAGES = ("hls4ml", "keras", "tensorflow-cpu", "tensorflow", "numpy")
@@ -29,9 +29,7 @@ SKIP_DIRS = {"__pycache__"}
 
 
 def cache_root() -> Path:
-    root = os.environ.get("NNACCEL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nnaccel")
-    return Path(root) / "generators"
+    return resources.cache_root() / "generators"
 
 
 def _tree_files(root: Path) -> list[Path]:

@@ -14,7 +14,12 @@ from .errors import InputError
 
 
 def default_path(ip_dir: Path, top: str) -> Path:
-    return ip_dir / "hls" / f"{top}_prj" / "solution1" / "syn" / "report" / "csynth.xml"
+    """Where Vitis HLS left csynth.xml: build_hls.tcl puts <top>_prj in the directory it runs from
+    (under FuseSoC the work root, which is where `nnaccel report` is usually run; by hand, the IP
+    directory or its hls/). The first that exists, else the one in the current directory."""
+    rel = Path(f"{top}_prj") / "solution1" / "syn" / "report" / "csynth.xml"
+    candidates = [Path.cwd() / rel, ip_dir / rel, ip_dir / "hls" / rel]
+    return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def _number(root, path: str):

@@ -193,8 +193,9 @@ def register(sub) -> None:
                                    "and Vitis HLS's csynth.xml figures beside them when C synthesis has run.")
     p.add_argument("dir", help="IP directory written by `nnaccel ip`")
     p.add_argument("--png", metavar="FILE", help="also write a bar chart of resource use as %% of the board")
-    p.add_argument("--csynth", metavar="FILE", help="csynth.xml to compare with (default: the IP's "
-                                                    "hls/<top>_prj/solution1/syn/report/csynth.xml when present)")
+    p.add_argument("--csynth", metavar="FILE", help="csynth.xml to compare with (default, when present: "
+                                                    "<top>_prj/solution1/syn/report/csynth.xml in the current "
+                                                    "directory, DIR or DIR/hls)")
     p.set_defaults(func=run)
 
 

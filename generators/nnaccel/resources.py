@@ -6,6 +6,7 @@ generators/. A regular install has no checkout, so the build copies them into th
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGED = Path(__file__).resolve().parent / "_data"
@@ -30,3 +31,11 @@ def sw_dir() -> Path:
 def checkout() -> Path | None:
     """The repository when running from one (examples, FuseSoC cores), else None."""
     return CHECKOUT if (CHECKOUT / "fusesoc.conf").is_file() and (CHECKOUT / "cores").is_dir() else None
+
+
+def cache_root() -> Path:
+    """nnaccel's own build cache (C-simulation libraries, generator outputs, softmax tables):
+    $NNACCEL_CACHE, else $XDG_CACHE_HOME/nnaccel, else ~/.cache/nnaccel."""
+    root = os.environ.get("NNACCEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nnaccel")
+    return Path(root)
