@@ -121,7 +121,8 @@ def test_cli_csim_of_an_aborting_ip(tmp_path, monkeypatch):
     make_ip(model, tmp_path / "ip", io_type="io_stream", tb_samples=0)
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(0).standard_normal((6, 9, 9, 1)).astype(np.float32))
-    res = _nnaccel("csim", str(tmp_path / "ip"), "--input", str(x), "--output", str(tmp_path / "y.npy"))
+    res = _nnaccel("csim", str(tmp_path / "ip"), "--input", str(x), "--output", str(tmp_path / "y.npy"),
+                   "--engine", "c")
     assert res.returncode == 1
     line = _one_line(res.stderr)
     assert re.search(r"C-simulation of pool\.keras .*killed by SIGABRT in layer pool1: assertion "
@@ -212,7 +213,8 @@ def test_forced_abort_in_cli_csim_and_check(faulty_ip, tmp_path):
     _, ip = faulty_ip
     x = _trigger(np.load(ip / "tb" / "tb_input.npy"), 0)
     np.save(tmp_path / "x.npy", x)
-    res = _nnaccel("csim", str(ip), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+    res = _nnaccel("csim", str(ip), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+                   "--engine", "c")  # the numpy engine never runs the C++ (auto would pick it)
     assert res.returncode == 1
     assert "killed by SIGABRT" in _one_line(res.stderr)
     assert not (tmp_path / "y.npy").exists()
