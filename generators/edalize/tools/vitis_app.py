@@ -157,19 +157,33 @@ class Vitis_app(Edatool):
                 shutil.rmtree(stage, ignore_errors=True)
 
 
+MANIFEST = ".nnaccel_app_files"  # what the last _sync wrote: the only files it may delete
+
+
 def _sync(new: str, final: str) -> None:
-    """Move into `final` the files of `new` that are missing or differ there; delete the files
-    of the directories `new` has that `new` no longer holds. Other entries of `final` (the
-    Vitis workspace) stay."""
+    """Move into `final` the files of `new` that are missing or differ there, and delete the files
+    an earlier sync wrote that `new` no longer holds (listed in `final`/MANIFEST). Every other entry
+    of `final` (the Vitis workspace, a user's own files) stays."""
+    manifest = os.path.join(final, MANIFEST)
+    try:
+        with open(manifest) as f:
+            before = set(f.read().splitlines())
+    except OSError:
+        before = set()
+    written = set()
     for dirpath, _, files in os.walk(new):
         rel = os.path.relpath(dirpath, new)
         dst_dir = os.path.normpath(os.path.join(final, rel))
         os.makedirs(dst_dir, exist_ok=True)
         for f in files:
             src, dst = os.path.join(dirpath, f), os.path.join(dst_dir, f)
+            written.add(os.path.normpath(os.path.join(rel, f)))
             if not os.path.isfile(dst) or not filecmp.cmp(src, dst, shallow=False):
                 os.replace(src, dst)
-        if rel != ".":
-            for f in set(os.listdir(dst_dir)) - set(files):
-                if os.path.isfile(os.path.join(dst_dir, f)):
-                    os.unlink(os.path.join(dst_dir, f))
+    for rel in sorted(before - written):
+        path = os.path.join(final, rel)
+        if os.path.isfile(path):
+            os.unlink(path)
+    with open(manifest + ".tmp", "w") as f:
+        f.write("".join(f"{rel}\n" for rel in sorted(written)))
+    os.replace(manifest + ".tmp", manifest)
