@@ -68,11 +68,15 @@ def _source(types: list[tuple[str, int]]) -> str:
 
 
 def _binary(types: list[tuple[str, int]]) -> Path:
-    src = _source(types)
+    return build_cached(_source(types), "cpp_cast")
+
+
+def build_cached(src: str, kind: str) -> Path:
+    """A g++ build of `src` against the ap_types headers, cached by content (source, headers, compiler)."""
     inc = ap_types_dir()
     gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
     key = hashlib.sha256("\0".join([src, str(inc), gxx]).encode()).hexdigest()[:20]
-    cache = Path(tempfile.gettempdir()) / "nnaccel-test-cache" / "cpp_cast"
+    cache = Path(tempfile.gettempdir()) / "nnaccel-test-cache" / kind
     exe = cache / f"cast_{key}"
     if exe.is_file():
         return exe

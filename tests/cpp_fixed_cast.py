@@ -4,15 +4,13 @@ exact values of S, so the first step is exact and the second is the conversion u
 The binary is cached under the temp dir by the hash of its source, headers and compiler."""
 from __future__ import annotations
 
-import hashlib
-import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from cpp_cast import ap_types_dir
+from cpp_cast import build_cached
 
 _PROLOGUE = """\
 #include <ap_fixed.h>
@@ -45,23 +43,7 @@ int main(int argc, char** argv) {
 
 def _binary(pairs) -> Path:
     body = "".join(f"  run<{s}, {d}, {w}>(in, out, n);\n" for s, d, w in pairs)
-    src = _PROLOGUE + body + "  fclose(in);\n  fclose(out);\n  return 0;\n}\n"
-    inc = ap_types_dir()
-    gxx = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([src, str(inc), gxx]).encode()).hexdigest()[:20]
-    cache = Path(tempfile.gettempdir()) / "nnaccel-test-cache" / "cpp_fixed_cast"
-    exe = cache / f"cast_{key}"
-    if exe.is_file():
-        return exe
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cpp = Path(tmp) / "cast.cpp"
-        cpp.write_text(src)
-        out = Path(tmp) / "cast"
-        subprocess.run(["g++", "-O1", "-w", f"-I{inc}", str(cpp), "-o", str(out)], check=True,
-                       capture_output=True, text=True)
-        os.replace(out, exe)
-    return exe
+    return build_cached(_PROLOGUE + body + "  fclose(in);\n  fclose(out);\n  return 0;\n}\n", "cpp_fixed_cast")
 
 
 def convert(pairs, values: list[np.ndarray]) -> list[np.ndarray]:
