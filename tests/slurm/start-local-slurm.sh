@@ -34,7 +34,7 @@ if [ ! -s /etc/munge/munge.key ]; then
     chmod 0400 /etc/munge/munge.key
 fi
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-    runuser -u munge -- /usr/sbin/munged || die "munged did not start (see /var/log/munge/munged.log)"
+    runuser -u munge -- /usr/sbin/munged --force || die "munged did not start (see /var/log/munge/munged.log)"
     for _ in $(seq 20); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
     munge -n | unmunge >/dev/null 2>&1 || die "munged started but munge -n | unmunge fails"
 fi
