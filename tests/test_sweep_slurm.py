@@ -81,7 +81,7 @@ def _wait_running(task: str, timeout=60.0):
 
 
 def test_array_of_four_points_one_seat_then_kill_and_resume(slurm, standin, tmp_path):
-    bundle = sweep_standin.make_bundle(tmp_path / "b", 4)
+    bundle = sweep_standin.make_bundle(tmp_path / "a sweep", 4)
     log = Log()
     assert backend_slurm.submit(bundle, [0, 1, 2, 3], seats=1, launcher=None, wait=True, dry_run=False,
                                 log=log, poll=1.0) == 0, log
@@ -148,7 +148,7 @@ def test_licence_bounds_a_sweep_that_asks_for_more_seats(slurm, standin, tmp_pat
 def test_script_accepted_by_sbatch_test_only(slurm, standin, tmp_path):
     bundle = sweep_standin.make_bundle(tmp_path / "b", 6)
     log = Log()
-    assert backend_slurm.submit(bundle, [5, 0, 2, 1], seats=3, launcher="module load vivado/2024.1 &&",
+    assert backend_slurm.submit(bundle, [5, 0, 2, 1], seats=3, launcher="/shared/bin/with-vivado --release ' 2024.1'",
                                 wait=False, dry_run=True, log=log) == 0
     script = bundle / "slurm/sweep.sbatch"
     assert str(script) in log[0]

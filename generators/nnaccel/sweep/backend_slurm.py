@@ -28,6 +28,11 @@ def array_spec(indices: list[int]) -> str:
     return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
+def _sbatch_value(text: str) -> str:
+    """An #SBATCH option value: sbatch reads double quotes around one with spaces."""
+    return f'"{text}"' if re.search(r"\s", text) else text
+
+
 def write_script(bundle: Path, selected: list[dict], *, seats: int, launcher: str | None,
                  licence: str = "vivado", partition: str | None = None) -> Path:
     """DIR/slurm/sweep.sbatch for these points (the logs folder it names is made too)."""
@@ -36,11 +41,15 @@ def write_script(bundle: Path, selected: list[dict], *, seats: int, launcher: st
     for what, value in (("licence", licence), ("partition", partition)):
         if value is not None and not NAME.match(value):
             raise NnaccelError(f"Slurm {what} {value!r}: use letters, digits, '_', '.' or '-'")
+    if re.search(r'["\n]', str(bundle)):
+        raise NnaccelError(f"Slurm: the bundle path {str(bundle)!r} contains a double quote or newline, "
+                           "which an #SBATCH line cannot hold")
     logs = bundle / "slurm" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     return write(bundle / "slurm" / "sweep.sbatch", "sweep/slurm.sbatch.j2",
-                 bundle=str(bundle), n_points=len(selected), seats=seats, licence=licence,
-                 partition=partition, logs=str(logs), job_name=f"nnaccel-sweep-{bundle.name}",
+                 bundle=_sbatch_value(str(bundle)), n_points=len(selected), seats=seats, licence=licence,
+                 partition=partition, output=_sbatch_value(f"{logs}/%A_%a.log"),
+                 job_name="nnaccel-sweep-" + re.sub(r"[^A-Za-z0-9_.-]", "_", bundle.name),
                  array=array_spec([p["index"] for p in selected]),
                  launcher=shlex.quote(launcher) if launcher else None,
                  command=shell_join(batch.run_point_command(bundle)))

@@ -73,8 +73,10 @@ def point_status(bundle: Path, point: dict) -> tuple[str, str]:
         return "missing", "no result.json (the job was cancelled, killed or never ran)"
     except (OSError, ValueError) as e:
         return "failed", f"unreadable result.json ({e})"
-    status = result.get("status", "unknown") if isinstance(result, dict) else "unknown"
-    return status, "" if status == "ok" else str(result.get("error", "")) if isinstance(result, dict) else ""
+    if not isinstance(result, dict):
+        return "failed", "result.json is not an object"
+    status = str(result.get("status", "unknown"))
+    return status, "" if status == "ok" else str(result.get("error") or "")
 
 
 def report(bundle: Path, selected: list[dict], log) -> int:
