@@ -20,7 +20,7 @@ if importlib.util.find_spec("hgq") is None:
     pytest.skip("hgq (pip install hgq2, in nnaccel's test extra) is not installed", allow_module_level=True)
 
 from nnaccel.csim import CsimAccelerator  # noqa: E402
-from nnaccel.errors import ModelError  # noqa: E402
+from nnaccel.errors import LayoutError, ModelError  # noqa: E402
 from nnaccel.weights.for_model import image_for_model  # noqa: E402
 
 HLS = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
@@ -32,23 +32,25 @@ BIAS = dict(q_type="kif", place="bias", i0=1, f0=5, overflow_mode="WRAP", traina
 DATA = dict(q_type="kif", place="datalane", i0=3, f0=4, overflow_mode="WRAP", trainable=False)
 
 
-def _model(seed: int, epochs: int, data_trainable: bool = False):
+def _model(seed: int, epochs: int, data_trainable: bool = False, data_f0: int = DATA["f0"]):
     import keras
     from hgq.config import QuantizerConfig
     from hgq.constraints import MinMax
-    from hgq.layers import QDense
+    from hgq.layers import QConv1D, QDense
 
     keras.utils.set_random_seed(seed)
 
     def confs():
         return dict(kq_conf=QuantizerConfig(**KERNEL, ic=MinMax(*KERNEL_I), fc=MinMax(*KERNEL_F)),
-                    bq_conf=QuantizerConfig(**BIAS), iq_conf=QuantizerConfig(**{**DATA, "trainable": data_trainable}))
+                    bq_conf=QuantizerConfig(**BIAS), iq_conf=QuantizerConfig(**{**DATA, "trainable": data_trainable, "f0": data_f0}))
 
-    m = keras.Sequential([keras.Input((8,), name="x"), QDense(6, activation="relu", name="d1", **confs()),
-                          QDense(3, name="d2", **confs())])
-    x = np.random.default_rng(seed).standard_normal((256, 8)).astype(np.float32)
+    m = keras.Sequential([keras.Input((8, 1), name="x"), QConv1D(2, 3, activation="relu", name="c1", **confs()),
+                          keras.layers.Flatten(name="flat"), QDense(3, name="d2", **confs())])
+    x = np.random.default_rng(seed).standard_normal((256, 8, 1)).astype(np.float32)
+    if not epochs:
+        return m
     m.compile(keras.optimizers.Adam(0.02), "mse")
-    m.fit(x, np.tanh(x[:, :3] - x[:, 3:6]), epochs=epochs, batch_size=32, verbose=0)
+    m.fit(x, np.tanh(x[:, :3, 0] - x[:, 3:6, 0]), epochs=epochs, batch_size=32, verbose=0)
     return m
 
 
@@ -56,7 +58,7 @@ def _model(seed: int, epochs: int, data_trainable: bool = False):
 def hgq_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("hgq2")
     paths = []
-    for seed, epochs, name in ((1, 2, "hgq_a.keras"), (2, 10, "hgq_b.keras")):
+    for seed, epochs, name in ((1, 2, "hgq_a.keras"), (2, 6, "hgq_b.keras")):
         p = root / name
         _model(seed, epochs).save(p)
         paths.append(p)
@@ -82,7 +84,7 @@ def test_retrained_weights_load_into_first_ip_bit_exact(hgq_models, tmp_path, re
     layout = json.loads((tmp_path / "ip" / "weights_layout.json").read_text())
     # kernels: sign + KERNEL_I max + KERNEL_F max bits; biases: sign + i0 + f0 (not trainable)
     assert [v["hls_type"] for v in layout["variables"]] == ["ap_fixed<8,2>", "ap_fixed<7,2>"] * 2
-    x = np.random.default_rng(7).uniform(-6, 6, (64, 8)).astype(np.float32)
+    x = np.random.default_rng(7).uniform(-6, 6, (64, 8, 1)).astype(np.float32)
     ref_a = hls_reference(a, HLS, "io_parallel", x, ref_root)
     ref_b = hls_reference(b, HLS, "io_parallel", x, ref_root)
     assert not np.array_equal(ref_a, ref_b)
@@ -91,12 +93,17 @@ def test_retrained_weights_load_into_first_ip_bit_exact(hgq_models, tmp_path, re
     for img, ref in (((tmp_path / "ip" / "weights.bin").read_bytes(), ref_a), (img_b, ref_b)):
         acc.load_weights(img)
         assert np.array_equal(acc.predict(x), ref)
+    # same weight quantisers, other activation quantisers: the weights would fit, the arithmetic would not
+    other = tmp_path / "other_data.keras"
+    _model(4, 0, data_f0=DATA["f0"] + 1).save(other)
+    with pytest.raises(LayoutError, match=r"does not compute like this IP: layer \w+: \w+ is ap_fixed<9,4,AP_RND"):
+        image_for_model(tmp_path / "ip", other)
 
 
 def test_trainable_activation_quantiser_refused(tmp_path):
     p = tmp_path / "m.keras"
     _model(3, 1, data_trainable=True).save(p)
-    with pytest.raises(ModelError, match=r"quantiser d1_iq .*trainable=False.*weights: embedded"):
+    with pytest.raises(ModelError, match=r"quantiser c1_iq .*trainable=False.*weights: embedded"):
         make_ip(p, tmp_path / "ip", hls=HLS, io_type="io_parallel")
     assert not (tmp_path / "ip").exists()
 
@@ -111,7 +118,7 @@ def test_plain_keras_layer_with_weights_refused(tmp_path):
                               "place": "weight"}), bq_conf=QuantizerConfig(**BIAS))])
     p = tmp_path / "m.keras"
     m.save(p)
-    with pytest.raises(ModelError, match=r"layer plain \(Dense\) has trained weights.*QDense layers only"):
+    with pytest.raises(ModelError, match=r"layer plain \(Dense\) has trained weights.*QDense, QConv1D and QConv2D layers only"):
         make_ip(p, tmp_path / "ip", hls=HLS, io_type="io_parallel")
 
 
