@@ -100,6 +100,43 @@ def test_retrained_weights_load_into_first_ip_bit_exact(hgq_models, tmp_path, re
         image_for_model(tmp_path / "ip", other)
 
 
+@pytest.mark.parametrize("kernel,expected", [
+    (dict(q_type="kif", i0=1, f0=5, trainable=False), (1, 1, 5)),
+    (dict(q_type="kif", k0=False, i0=2, f0=3, trainable=False), (0, 2, 3)),
+    (dict(q_type="kif", i0=0, f0=2, trainable=True, ic=("MinMax", -4, 1), fc=("MinMax", 0, 6)), (1, 1, 6)),
+    # kbi: f = b - i, widest when b is at its maximum and i at its minimum
+    (dict(q_type="kbi", b0=4, i0=1, trainable=True, bc=("MinMax", 0, 7), ic=("MinMax", -2, 3)), (1, 3, 9)),
+])
+def test_kernel_widths_from_the_quantiser_configuration(kernel, expected):
+    import keras
+    from hgq.config import QuantizerConfig
+    from hgq.constraints import MinMax
+    from hgq.layers import QDense
+
+    from nnaccel.hgq2 import weight_bounds
+
+    kw = {k: MinMax(*v[1:]) if isinstance(v, tuple) else v for k, v in kernel.items()}
+    m = keras.Sequential([keras.Input((4,), name="x"), QDense(2, name="q", kq_conf=QuantizerConfig(place="weight", **kw),
+                                                              bq_conf=QuantizerConfig(**BIAS),
+                                                              iq_conf=QuantizerConfig(**DATA))])
+    k = weight_bounds(m)["q"]["weight"]
+    assert (k.k, k.i, k.f) == expected
+
+
+def test_unbounded_trainable_kernel_refused():
+    import keras
+    from hgq.config import QuantizerConfig
+    from hgq.layers import QDense
+
+    from nnaccel.hgq2 import weight_bounds
+
+    m = keras.Sequential([keras.Input((4,), name="x"), QDense(2, name="q", bq_conf=QuantizerConfig(**BIAS),
+                                                              iq_conf=QuantizerConfig(**DATA))])  # default kernel: kbi, ic=None
+    with pytest.raises(ModelError, match=r"q's kernel quantiser has trainable bit widths with no upper bound on i; .*"
+                                         r"MinMax constraint .*weights: embedded"):
+        weight_bounds(m)
+
+
 def test_trainable_activation_quantiser_refused(tmp_path):
     p = tmp_path / "m.keras"
     _model(3, 1, data_trainable=True).save(p)
