@@ -42,14 +42,15 @@ def _model(seed: int, epochs: int, data_trainable: bool = False, data_f0: int = 
 
     def confs():
         return dict(kq_conf=QuantizerConfig(**KERNEL, ic=MinMax(*KERNEL_I), fc=MinMax(*KERNEL_F)),
-                    bq_conf=QuantizerConfig(**BIAS), iq_conf=QuantizerConfig(**{**DATA, "trainable": data_trainable, "f0": data_f0}))
+                    bq_conf=QuantizerConfig(**BIAS),
+                    iq_conf=QuantizerConfig(**{**DATA, "trainable": data_trainable, "f0": data_f0}))
 
     m = keras.Sequential([keras.Input((8, 1), name="x"), QConv1D(2, 3, activation="relu", name="c1", **confs()),
                           keras.layers.Flatten(name="flat"), QDense(3, name="d2", **confs())])
     x = np.random.default_rng(seed).standard_normal((256, 8, 1)).astype(np.float32)
     if not epochs:
         return m
-    m.compile(keras.optimizers.Adam(0.02), "mse")
+    m.compile(keras.optimizers.Adam(0.02), "mse", jit_compile=False)
     m.fit(x, np.tanh(x[:, :3, 0] - x[:, 3:6, 0]), epochs=epochs, batch_size=32, verbose=0)
     return m
 
@@ -116,9 +117,9 @@ def test_kernel_widths_from_the_quantiser_configuration(kernel, expected):
     from nnaccel.hgq2 import weight_bounds
 
     kw = {k: MinMax(*v[1:]) if isinstance(v, tuple) else v for k, v in kernel.items()}
-    m = keras.Sequential([keras.Input((4,), name="x"), QDense(2, name="q", kq_conf=QuantizerConfig(place="weight", **kw),
-                                                              bq_conf=QuantizerConfig(**BIAS),
-                                                              iq_conf=QuantizerConfig(**DATA))])
+    q = QDense(2, name="q", kq_conf=QuantizerConfig(place="weight", **kw), bq_conf=QuantizerConfig(**BIAS),
+               iq_conf=QuantizerConfig(**DATA))
+    m = keras.Sequential([keras.Input((4,), name="x"), q])
     k = weight_bounds(m)["q"]["weight"]
     assert (k.k, k.i, k.f) == expected
 
@@ -130,8 +131,9 @@ def test_unbounded_trainable_kernel_refused():
 
     from nnaccel.hgq2 import weight_bounds
 
-    m = keras.Sequential([keras.Input((4,), name="x"), QDense(2, name="q", bq_conf=QuantizerConfig(**BIAS),
-                                                              iq_conf=QuantizerConfig(**DATA))])  # default kernel: kbi, ic=None
+    # the default kernel quantiser: kbi with ic=None
+    q = QDense(2, name="q", bq_conf=QuantizerConfig(**BIAS), iq_conf=QuantizerConfig(**DATA))
+    m = keras.Sequential([keras.Input((4,), name="x"), q])
     with pytest.raises(ModelError, match=r"q's kernel quantiser has trainable bit widths with no upper bound on i; .*"
                                          r"MinMax constraint .*weights: embedded"):
         weight_bounds(m)
@@ -139,7 +141,7 @@ def test_unbounded_trainable_kernel_refused():
 
 def test_trainable_activation_quantiser_refused(tmp_path):
     p = tmp_path / "m.keras"
-    _model(3, 1, data_trainable=True).save(p)
+    _model(3, 0, data_trainable=True).save(p)
     with pytest.raises(ModelError, match=r"quantiser c1_iq .*trainable=False.*weights: embedded"):
         make_ip(p, tmp_path / "ip", hls=HLS, io_type="io_parallel")
     assert not (tmp_path / "ip").exists()
@@ -150,16 +152,17 @@ def test_plain_keras_layer_with_weights_refused(tmp_path):
     from hgq.config import QuantizerConfig
     from hgq.layers import QDense
 
-    m = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(3, name="plain"),
-                          QDense(2, name="q", iq_conf=QuantizerConfig(**DATA), kq_conf=QuantizerConfig(**BIAS | {
-                              "place": "weight"}), bq_conf=QuantizerConfig(**BIAS))])
+    q = QDense(2, name="q", kq_conf=QuantizerConfig(**{**BIAS, "place": "weight"}), bq_conf=QuantizerConfig(**BIAS),
+               iq_conf=QuantizerConfig(**DATA))
+    m = keras.Sequential([keras.Input((4,), name="x"), keras.layers.Dense(3, name="plain"), q])
     p = tmp_path / "m.keras"
     m.save(p)
-    with pytest.raises(ModelError, match=r"layer plain \(Dense\) has trained weights.*QDense, QConv1D and QConv2D layers only"):
+    with pytest.raises(ModelError,
+                       match=r"layer plain \(Dense\) has trained weights.*QDense, QConv1D and QConv2D layers only"):
         make_ip(p, tmp_path / "ip", hls=HLS, io_type="io_parallel")
 
 
-def test_cli_loads_hgq2_model_without_importing_hgq(hgq_models):
+def test_nnaccel_loads_hgq2_model_without_importing_hgq(hgq_models):
     """`nnaccel` itself imports hgq: a fresh interpreter that never imported it loads the file."""
     code = ("import sys; from pathlib import Path; assert 'hgq' not in sys.modules\n"
             "from nnaccel.hls import load_keras\n"
@@ -167,3 +170,27 @@ def test_cli_loads_hgq2_model_without_importing_hgq(hgq_models):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().startswith("hgq.layers")
+
+
+def test_qconv2d_accumulator_sized_for_any_weight_set(tmp_path):
+    """Conversion only (no C++): kernel and bias types are the configured widths, and the
+    accumulator holds the worst case of any weight set, worked out by hand: 2x2 taps of
+    input ap_fixed<8,4> (|x| <= 8) times kernels |w| <= 2 sum to 64, plus a bias below 2:
+    8 integer bits with sign; 4 + 6 fractional bits -> ap_fixed<18,8>."""
+    import keras
+    from hgq.config import QuantizerConfig
+    from hgq.layers import QConv2D
+
+    from nnaccel import hls
+    from nnaccel.config import build_config
+
+    kernel = QuantizerConfig("kif", "weight", i0=1, f0=6, overflow_mode="SAT_SYM", trainable=False)
+    m = keras.Sequential([keras.Input((3, 3, 1), name="x"),
+                          QConv2D(1, (2, 2), name="c", kq_conf=kernel, bq_conf=QuantizerConfig(**BIAS),
+                                  iq_conf=QuantizerConfig(**DATA))])
+    m.save(tmp_path / "m.keras")
+    cfg = build_config({"model": str(tmp_path / "m.keras"), "hls": HLS, "io_type": "io_parallel", "tb_samples": 0,
+                        "weights": "external"})
+    hm = hls.convert(cfg, tmp_path / "prj")
+    assert [v.type.precision.definition_cpp() for v in hm.get_weight_variables()] == ["ap_fixed<8,2>", "ap_fixed<7,2>"]
+    assert hm.graph["c"].get_attr("accum_t").precision.definition_cpp() == "ap_fixed<18,8>"

@@ -53,13 +53,9 @@ def _constraint_max(c, what: str, where: str) -> float:
     from hgq.constraints import MinMax
 
     if not isinstance(c, MinMax) or not np.isfinite(c.max_value):
-        raise ModelError(f"model: {where} has trainable bit widths with no upper bound on {what}; run-time weights need "
-                         f"a MinMax constraint on it (or trainable=False) in that QuantizerConfig, {REFUSE_HINT}")
+        raise ModelError(f"model: {where} has trainable bit widths with no upper bound on {what}; run-time weights "
+                         f"need a MinMax constraint on it (or trainable=False) in that QuantizerConfig, {REFUSE_HINT}")
     return c.max_value
-
-
-def _constraint_min(c) -> float:
-    return c.min_value
 
 
 def quantiser_kif(q, where: str) -> Kif:
@@ -77,9 +73,10 @@ def quantiser_kif(q, where: str) -> Kif:
     if isinstance(inner, FixedPointQuantizerKIF):
         return Kif(k, int(_constraint_max(inner.i_constraint, "i", where)),
                    int(_constraint_max(inner.f_constraint, "f", where)))
+    # kbi: f = b - i, widest with b at its maximum and i at its minimum
     i_max = _constraint_max(inner.i_constraint, "i", where)
     b_max = _constraint_max(inner.b_constraint, "b", where)
-    return Kif(k, int(i_max), int(b_max - _constraint_min(inner.i_constraint)))
+    return Kif(k, int(i_max), int(b_max - inner.i_constraint.min_value))
 
 
 # HGQ2 layer classes whose kernel and bias hls4ml's bit-exact flow can size from intervals (its
