@@ -48,7 +48,7 @@ def check_same_arithmetic(ip_dir: Path, hm) -> None:
     if not built.is_file():  # an IP from before layers.json
         return
     ip_layers = {d["name"]: d for d in json.loads(built.read_text())["layers"]}
-    for mine in describe_layers(hm)["layers"]:
+    for mine in json.loads(json.dumps(describe_layers(hm)))["layers"]:  # as stored: tuples become lists
         theirs = ip_layers.get(mine["name"], {})
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
