@@ -51,13 +51,12 @@ def built_ip(core_dir: str, top: str) -> Path:
 
 def hls4ml_predict(model: Path, desc: dict, x: np.ndarray, work: str) -> np.ndarray:
     import hls4ml
-    import keras
 
-    from .hls import quiet
+    from .hls import load_keras, quiet
 
     with quiet():
         hm = hls4ml.converters.convert_from_keras_model(
-            keras.models.load_model(model, compile=False), hls_config=desc["config"]["hls"], backend="Vitis",
+            load_keras(model), hls_config=desc["config"]["hls"], backend="Vitis",
             io_type=desc["io_type"], part=desc["part"], output_dir=f"{work}/{model.stem}")
         hm.compile()
         return np.asarray(hm.predict(np.ascontiguousarray(x)), dtype=np.float32)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import hgq2
 from .config import Config
 from .errors import ModelError
 
@@ -81,6 +82,7 @@ def _model_files(cfg: Config) -> tuple[str, Path, Path | None]:
 def load_keras(path: Path):
     import keras
 
+    hgq2.import_hgq()
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:
@@ -109,11 +111,15 @@ def convert(cfg: Config, output_dir: Path, model_path: Path | None = None, weigh
                 })
             else:
                 model = load_keras(path)
-                hm = hls4ml.converters.convert_from_keras_model(
-                    model, hls_config=hls_config, backend="Vitis", io_type=cfg.io_type, part=cfg.part,
-                    clock_period=cfg.clock_period, output_dir=str(output_dir), project_name=PROJECT,
-                    write_weights_txt=False, allow_da_fallback=False,
-                )
+                bounds = hgq2.weight_bounds(model) if cfg.external and hgq2.is_hgq_model(model) else None
+                with hgq2.bounded_bit_exact(bounds) if bounds is not None else contextlib.nullcontext():
+                    hm = hls4ml.converters.convert_from_keras_model(
+                        model, hls_config=hls_config, backend="Vitis", io_type=cfg.io_type, part=cfg.part,
+                        clock_period=cfg.clock_period, output_dir=str(output_dir), project_name=PROJECT,
+                        write_weights_txt=False, allow_da_fallback=False,
+                    )
+                if bounds is not None:
+                    hgq2.check_weight_types(hm, bounds)
     except ModelError:
         raise
     except Exception as e:
