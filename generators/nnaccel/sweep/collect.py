@@ -80,6 +80,8 @@ def _plot(manifest: dict, rows: list, header: list, path: Path) -> None:
         if synth:
             top.plot([x - 0.4 + width * (k + 0.5) for x, _ in synth], [v for _, v in synth], "kx")
     top.set_yscale("symlog")
+    highest = max([r[col[k]] or 0 for r in rows for k in keys] + [1])
+    top.set_ylim(0, highest * 30)  # room for the legend above the bars
     top.set_ylabel("resources")
     top.legend(fontsize=7, ncol=4)
     top.set_title(f"sweep {manifest['name']} ({manifest['stage']}): x = Vitis HLS csynth where present", fontsize=9)
