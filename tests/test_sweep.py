@@ -5,7 +5,6 @@ run here (see test_sweep_run.py and test_sweep_fusesoc.py)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -89,7 +89,8 @@ def register(sub) -> None:
                                    "points with one FuseSoC core each (`nnaccel sweep SPEC.yml -o DIR`); backends "
                                    "run the points (`submit`), each with `run-point`; `collect` tabulates the "
                                    "results. docs/sweeps.md describes the spec and the bundle.")
-    actions = p.add_subparsers(dest="action", required=True, metavar="{SPEC.yml,run-point,submit,collect}")
+    actions = p.add_subparsers(dest="action", required=True, metavar="{SPEC.yml,run-point,submit,collect}",
+                              help="SPEC.yml -o DIR writes the bundle; `nnaccel sweep ACTION --help` describes an action")
 
     c = actions.add_parser("create", prog="nnaccel sweep", usage="nnaccel sweep SPEC.yml -o DIR [--force] [-q]",
                            help="(the default) write the bundle for SPEC.yml",

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .. import __version__, render
-from ..errors import InputError, OutputError
+from ..errors import ConfigError, InputError, OutputError
 from ..staging import staged_dir
 from .spec import Point, Sweep
 
@@ -88,6 +88,10 @@ def write_bundle(sweep: Sweep, out: Path, *, inputs=(), force: bool = False) -> 
     holds a different sweep). Returns (manifest, written); an identical bundle is left as it is, with
     its results, so re-running `nnaccel sweep` over it resumes instead of starting again."""
     final = Path(os.path.abspath(out))
+    if sweep.stage != "csim" and not (generators_dir() / "generators.core").is_file():
+        raise ConfigError(f"stage {sweep.stage} runs FuseSoC with nn_accel's generators (generators/generators.core), "
+                          f"which {generators_dir()} does not hold; run nnaccel from the nn_accel checkout's venv "
+                          "(make install)")
     manifest = build_manifest(sweep)
     files: dict = {}
     for p, entry in zip(sweep.points, manifest["points"]):
