@@ -289,3 +289,23 @@ def test_a_killed_holder_frees_its_seat(tmp_path):
 def test_help_lists_sweep():
     p = nnaccel("help", "sweep")
     assert p.returncode == 0 and "run-point" in p.stdout and "SPEC.yml -o DIR" in p.stdout
+
+
+def test_no_wait_starts_a_detached_pool(bundle):
+    """--no-wait returns at once; the detached pool runs every point (here each fails at once: its
+    configuration was broken by hand) and sums up in submit-local.log."""
+    out, _ = bundle
+    for cfg in out.glob("points/*/core/config.yml"):
+        cfg.write_text(cfg.read_text().replace("board: ultra96v2", "board: nope"))
+    t0 = time.monotonic()
+    p = nnaccel("sweep", "submit", out, "--no-wait", "--jobs", 2)
+    assert p.returncode == 0 and "started the local pool as process" in p.stdout, p.stderr
+    assert time.monotonic() - t0 < 30
+    log = out / "submit-local.log"
+    deadline = time.monotonic() + 240
+    while "points run:" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "4 points run: 0 ok, 4 failed (p0000, p0001, p0002, p0003)" in log.read_text()
+    for i in range(4):
+        res = json.loads((out / "points" / f"p{i:04d}" / "result.json").read_text())
+        assert res["status"] == "failed" and "board: 'nope' is not a known board" in res["reason"]
