@@ -309,3 +309,29 @@ def test_no_wait_starts_a_detached_pool(bundle):
     for i in range(4):
         res = json.loads((out / "points" / f"p{i:04d}" / "result.json").read_text())
         assert res["status"] == "failed" and "board: 'nope' is not a known board" in res["reason"]
+
+
+def test_vivado_utilization_of_an_ultrascale_design(tmp_path):
+    """UltraScale+ names the rows CLB LUTs / CLB Registers and reports URAM; indented breakdown rows
+    that repeat a name do not count."""
+    from nnaccel.errors import InputError
+    from nnaccel.vivado_report import read_utilization
+
+    rpt = tmp_path / "u.rpt"
+    rpt.write_text("\n".join([
+        "| Device       : xczu3eg-sbva484-1-e",
+        "+-------------------+------+-------+------------+-----------+-------+",
+        "|     Site Type     | Used | Fixed | Prohibited | Available | Util% |",
+        "| CLB LUTs*         | 5120 |     0 |          0 |     70560 |  7.26 |",
+        "|   LUT as Logic    | 5000 |     0 |          0 |     70560 |  7.09 |",
+        "| CLB Registers     | 6400 |     0 |          0 |    141120 |  4.54 |",
+        "| Block RAM Tile    |    3 |     0 |          0 |       216 |  1.39 |",
+        "| URAM              |    0 |     0 |          0 |         0 |  0.00 |",
+        "| DSPs              |   70 |     0 |          0 |       360 | 19.44 |",
+        "| DSPs              |  999 |     0 |          0 |       360 | 19.44 |", ""]))
+    u = read_utilization(rpt)
+    assert {k: u[k] for k in ("lut", "ff", "bram18", "dsp", "uram")} == \
+        {"lut": 5120, "ff": 6400, "bram18": 6, "dsp": 70, "uram": 0}
+    rpt.write_text("not a report\n")
+    with pytest.raises(InputError, match="not a Vivado utilisation report"):
+        read_utilization(rpt)

@@ -38,6 +38,41 @@ echo "$*" >> "$SWEEP_LAUNCH_LOG"
 if [ "$(basename "$1")" = vitis_hls ]; then
   mkdir -p nn_accel_prj/solution1/syn/report && cp "$SWEEP_CSYNTH" nn_accel_prj/solution1/syn/report/csynth.xml
 fi
+case "$*" in *_run.tcl*)
+  mkdir -p design.runs/impl_1 && cp "$SWEEP_UTIL" design.runs/impl_1/nn_system_wrapper_utilization_placed.rpt;;
+esac
+"""
+# The shape of Vivado's report_utilization tables for a Zynq-7000 (Site Type | Used | Fixed | Prohibited |
+# Available | Util%); the summary rows come first, breakdowns indented below them.
+UTILIZATION = """Copyright 1986-2022 Xilinx, Inc. All Rights Reserved.
+| Design       : nn_system_wrapper
+| Device       : 7z020clg400-1
+1. Slice Logic
+--------------
++----------------------------+------+-------+------------+-----------+-------+
+|          Site Type         | Used | Fixed | Prohibited | Available | Util% |
++----------------------------+------+-------+------------+-----------+-------+
+| Slice LUTs                 | 7421 |     0 |          0 |     53200 | 13.95 |
+|   LUT as Logic             | 6900 |     0 |          0 |     53200 | 12.97 |
+| Slice Registers            | 9876 |     0 |          0 |    106400 |  9.28 |
++----------------------------+------+-------+------------+-----------+-------+
+3. Memory
+---------
++-------------------+------+-------+------------+-----------+-------+
+|     Site Type     | Used | Fixed | Prohibited | Available | Util% |
++-------------------+------+-------+------------+-----------+-------+
+| Block RAM Tile    |  4.5 |     0 |          0 |       140 |  3.21 |
+|   RAMB36/FIFO*    |    4 |     0 |          0 |       140 |  2.86 |
+|   RAMB18          |    1 |     0 |          0 |       280 |  0.36 |
++-------------------+------+-------+------------+-----------+-------+
+4. DSP
+------
++----------------+------+-------+------------+-----------+-------+
+|    Site Type   | Used | Fixed | Prohibited | Available | Util% |
++----------------+------+-------+------------+-----------+-------+
+| DSPs           |   64 |     0 |          0 |       220 | 29.09 |
+|   DSP48E1 only |   64 |       |            |           |       |
++----------------+------+-------+------------+-----------+-------+
 """
 
 
@@ -89,8 +124,10 @@ def test_build_point_with_launcher_and_seats(tmp_path, mlp_models):
     launcher.write_text(LAUNCHER)
     launcher.chmod(0o755)
     (tmp_path / "csynth.xml").write_text(CSYNTH)
+    (tmp_path / "util.rpt").write_text(UTILIZATION)
     env = _env(PATH=f"{FAKE_TOOLS}:{BIN}:/usr/bin:/bin", NNACCEL_FAKE_LOG=str(tmp_path / "fake.log"),
-               SWEEP_LAUNCH_LOG=str(tmp_path / "launch.log"), SWEEP_CSYNTH=str(tmp_path / "csynth.xml"))
+               SWEEP_LAUNCH_LOG=str(tmp_path / "launch.log"), SWEEP_CSYNTH=str(tmp_path / "csynth.xml"),
+               SWEEP_UTIL=str(tmp_path / "util.rpt"))
     assert _run(["sweep", _spec(tmp_path / "s.yml", mlp_models[0], "build"), "-o", out], env).returncode == 0
     p = _run(["sweep", "submit", out, "--seats", "1", "--launcher", str(launcher)], env)
     assert p.returncode == 0, p.stdout + p.stderr + (out / "points" / "p0000" / "run.log").read_text()
@@ -103,9 +140,13 @@ def test_build_point_with_launcher_and_seats(tmp_path, mlp_models):
     assert tools[0] == "vitis_hls" and "vivado" in tools
     assert {k: res["csynth"][k] for k in ("dsp", "bram18", "lut", "ff", "latency_worst", "interval_max")} == \
         {"dsp": 61, "bram18": 3, "lut": 3456, "ff": 2345, "latency_worst": 37, "interval_max": 6}
+    assert {k: res["vivado"][k] for k in ("lut", "ff", "bram18", "dsp")} == \
+        {"lut": 7421, "ff": 9876, "bram18": 9, "dsp": 64}
     assert _run(["sweep", "collect", out], env).returncode == 0
     with open(out / "results.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert (row["csynth_dsp"], row["csynth_bram18"], row["csynth_lut"], row["csynth_ff"],
             row["csynth_latency_cycles"]) == ("61", "3", "3456", "2345", "37")
+    assert (row["vivado_lut"], row["vivado_ff"], row["vivado_bram18"], row["vivado_dsp"]) == \
+        ("7421", "9876", "9", "64")
     assert row["dsp"] == str(res["estimate"]["dsp"]) and row["status"] == "ok"

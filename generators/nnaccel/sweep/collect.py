@@ -17,6 +17,8 @@ FIGURES = [  # (column, where in result.json)
     ("interval_cycles", ("estimate", "interval_cycles")), ("weight_image_bytes", ("weight_image_bytes",)),
     ("csynth_dsp", ("csynth", "dsp")), ("csynth_bram18", ("csynth", "bram18")), ("csynth_lut", ("csynth", "lut")),
     ("csynth_ff", ("csynth", "ff")), ("csynth_latency_cycles", ("csynth", "latency_worst")),
+    ("vivado_dsp", ("vivado", "dsp")), ("vivado_bram18", ("vivado", "bram18")), ("vivado_lut", ("vivado", "lut")),
+    ("vivado_ff", ("vivado", "ff")),
     ("seconds", ("seconds",)),
 ]
 NAMES = ["results.csv", "results.md", "results.png"]
@@ -76,15 +78,16 @@ def _plot(manifest: dict, rows: list, header: list, path: Path) -> None:
     for k, key in enumerate(keys):
         vals = [r[col[key]] or 0 for r in rows]
         top.bar([x - 0.4 + width * (k + 0.5) for x in xs], vals, width, label=f"{key.upper()} (estimate)")
-        synth = [(x, r[col[f"csynth_{key}"]]) for x, r in zip(xs, rows) if r[col[f"csynth_{key}"]] is not None]
-        if synth:
-            top.plot([x - 0.4 + width * (k + 0.5) for x, _ in synth], [v for _, v in synth], "kx")
+        for source, marker in (("csynth", "kx"), ("vivado", "ko")):
+            got = [(x, r[col[f"{source}_{key}"]]) for x, r in zip(xs, rows) if r[col[f"{source}_{key}"]] is not None]
+            if got:
+                top.plot([x - 0.4 + width * (k + 0.5) for x, _ in got], [v for _, v in got], marker, markersize=4)
     top.set_yscale("symlog")
     highest = max([r[col[k]] or 0 for r in rows for k in keys] + [1])
     top.set_ylim(0, highest * 30)  # room for the legend above the bars
     top.set_ylabel("resources")
     top.legend(fontsize=7, ncol=4)
-    top.set_title(f"sweep {manifest['name']} ({manifest['stage']}): x = Vitis HLS csynth where present", fontsize=9)
+    top.set_title(f"sweep {manifest['name']} ({manifest['stage']}): x = Vitis HLS csynth, o = Vivado placed (whole design)", fontsize=9)
     bottom.bar(xs, [r[col["latency_cycles"]] or 0 for r in rows], 0.6, label="latency (estimate)")
     bottom.bar(xs, [r[col["interval_cycles"]] or 0 for r in rows], 0.3, label="interval (estimate)")
     bottom.set_ylabel("cycles")

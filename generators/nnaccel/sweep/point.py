@@ -106,6 +106,13 @@ def _csynth(root: Path, top: str) -> dict | None:
     return read_csynth(found[0]) if found else None
 
 
+def _vivado(root: Path) -> dict | None:
+    from ..vivado_report import read_utilization
+
+    found = sorted(root.rglob("impl_1/*_utilization_placed.rpt")) if root.is_dir() else []
+    return read_utilization(found[0]) if found else None
+
+
 def _run_csim(cfg, pdir: Path, timings: dict, facts: dict, log) -> None:
     from ..accel import generate_ip
     from ..check import check_ip
@@ -180,7 +187,7 @@ def run_point(bundle: Path, index: int, stage: str | None = None, log=print) -> 
         "timings": timings,
         "ip": str(ip_dir.relative_to(pdir)) if ip_dir is not None and ip_dir.is_dir() else None,
         "estimate": estimates_of(ip_dir) if ip_dir is not None else None,
-        "csynth": None, "weight_image_bytes": None, "check": facts.get("check"),
+        "csynth": None, "vivado": None, "weight_image_bytes": None, "check": facts.get("check"),
     }
     if ip_dir is not None and (ip_dir / "weights.bin").is_file():
         result["weight_image_bytes"] = (ip_dir / "weights.bin").stat().st_size
@@ -189,6 +196,10 @@ def run_point(bundle: Path, index: int, stage: str | None = None, log=print) -> 
             result["csynth"] = _csynth(pdir / "build", json.loads((ip_dir / "nnaccel.json").read_text())["top"])
         except (NnaccelError, OSError, ValueError, KeyError) as e:
             result["csynth_error"] = str(e)
+        try:
+            result["vivado"] = _vivado(pdir / "build")
+        except NnaccelError as e:
+            result["vivado_error"] = str(e)
     write_result(pdir, result)
     if status == "ok":
         log(f"{entry['id']}: ok ({stage}, {result['seconds']:.1f} s)")
