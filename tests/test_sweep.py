@@ -69,6 +69,7 @@ def test_invalid_axis_is_one_line_and_nothing_is_written(tmp_path, model, axes, 
     ({"axes": {"interface": ["axi_lite"]}, "stage": "setup"}, ["stage setup runs a board target", "set board"]),
     ({"axes": {"interface": ["axi_lite"]}, "stages": "csim"}, ["unknown key 'stages'"]),
     ({"axes": {"model": ["missing.keras"]}}, ["axis model, value 'missing.keras'", "does not exist"]),
+    ({"axes": {"tb_samples": [4, 0]}}, ["axis tb_samples, value 0", "tb_samples must be at least 1"]),
 ])
 def test_invalid_spec_is_one_line(tmp_path, model, spec, needles):
     path = write_spec(tmp_path / "s.yml", model, **spec)

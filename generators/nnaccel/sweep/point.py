@@ -178,7 +178,8 @@ def run_point(bundle: Path, index: int, stage: str | None = None, log=print) -> 
     except Exception as e:  # noqa: BLE001 - a crash in hls4ml or a tool is this point's failure, not the sweep's
         status, reason = "failed", f"{type(e).__name__}: {e}".splitlines()[0]
 
-    ip_dir = pdir / "ip" if stage == "csim" else _find_ip(pdir / "build")
+    # only an IP this run generated describes this run (a csim point that failed before has none)
+    ip_dir = (pdir / "ip" if "ip" in facts else None) if stage == "csim" else _find_ip(pdir / "build")
     result = {
         "format": RESULT_FORMAT, "nnaccel_version": __version__, "index": entry["index"], "id": entry["id"],
         "values": entry["values"], "stage": stage, "core": entry["core"], "target": entry.get("target"),

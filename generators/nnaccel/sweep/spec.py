@@ -98,6 +98,8 @@ def _validate(raw: dict, spec_dir: Path, stage: str):
         p = getattr(cfg, key)
         if p is not None and not p.exists():
             raise ConfigError(f"{key}: {p} does not exist")
+    if stage == "csim" and cfg.tb_samples == 0:
+        raise ConfigError("stage csim compares the IP's test vectors with hls4ml: tb_samples must be at least 1")
     if stage != "csim" and cfg.board is None:
         raise ConfigError(f"stage {stage} runs a board target: set board (in the base or as an axis)")
     return cfg
