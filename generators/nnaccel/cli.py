@@ -231,6 +231,12 @@ def add_bundle(sub) -> None:
     p.set_defaults(func=_run_bundle)
 
 
+def add_sweep(sub) -> None:
+    from .sweep.cli import register
+
+    register(sub)
+
+
 def add_help(sub) -> None:
     p = sub.add_parser("help", help="show the help of a command", description="Show the help of COMMAND.")
     p.add_argument("command", nargs="?", help="the command to describe (default: all commands)")
@@ -244,7 +250,7 @@ def add_report(sub) -> None:
 
 
 SUBCOMMANDS = [add_ip, add_weights, add_csim, add_check, add_boards, add_report, add_header, add_port_qkeras, add_bundle,
-               add_help]
+               add_sweep, add_help]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -273,8 +279,10 @@ def _show_help(p: argparse.ArgumentParser, args) -> int:
 
 
 def main(argv=None) -> int:
+    from .sweep.cli import normalise
+
     p = parser()
-    args = p.parse_args(argv)
+    args = p.parse_args(normalise(list(sys.argv[1:] if argv is None else argv)))
     if args.func is None:
         return _show_help(p, args)
     args.progress = Progress(args.prog, quiet=getattr(args, "quiet", False))
