@@ -76,7 +76,7 @@ def point_status(bundle: Path, point: dict) -> tuple[str, str]:
     if not isinstance(result, dict):
         return "failed", "result.json is not an object"
     status = str(result.get("status", "unknown"))
-    return status, "" if status == "ok" else str(result.get("error") or "")
+    return status, "" if status == "ok" else str(result.get("reason") or "")
 
 
 def report(bundle: Path, selected: list[dict], log) -> int:
