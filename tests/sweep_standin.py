@@ -47,7 +47,7 @@ def run_point(bundle: Path, index: int) -> int:
     failed = (pdir / "fail").exists()
     data = {"status": "failed" if failed else "ok", "index": index, "id": point["id"],
             "timings": {"start": start, "end": time.time()},
-            "error": "stand-in failure (fail marker)" if failed else None,
+            "reason": "stand-in failure (fail marker)" if failed else None,
             "env": {k: os.environ.get(k) for k in ("EDALIZE_LAUNCHER", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID")}}
     tmp = pdir / "result.json.tmp"
     tmp.write_text(json.dumps(data))
