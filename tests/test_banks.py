@@ -1,0 +1,146 @@
+"""Weight banks (`weight_banks: N`): on the C-simulated IP itself (raw starts, no host checks) two
+weight sets stay on chip and each RUN uses the bank ACTIVE_BANK named at its start, bit-exact with
+hls4ml's predict() of that set; a failed load invalidates only its own bank. Register offsets and
+codes come from the documented table (docs/contracts.md, register map version 3)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from conftest import hls_reference, make_ip
+from nnaccel.config import build_config
+from nnaccel.csim import CsimAccelerator, encode_words
+from nnaccel.errors import ConfigError
+
+HLS = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
+# docs/contracts.md: LAST_ERROR codes, command bits, STATUS bits, bank registers
+OK, NO_WEIGHTS, BAD_COMMAND, BAD_MAGIC, BAD_CRC = 0, 5, 6, 1, 9
+LOAD, RUN = 1, 2
+WEIGHTS_VALID = 1
+BANK_REGS = {"LOAD_BANK": 0xA0, "ACTIVE_BANK": 0xA8, "BANKS_VALID": 0xB0}
+N_IN, N_OUT = 16, 5
+
+
+def samples(n, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, N_IN)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def banked(mlp_models, ref_root, tmp_path_factory):
+    from nnaccel.weights.for_model import image_for_model
+
+    out = tmp_path_factory.mktemp("banks") / "ip"
+    make_ip(mlp_models[0], out, hls=HLS, io_type="io_parallel", interface="axi_master", bus_width=64,
+            weight_banks=2)
+    x = samples(7, seed=11)
+    img_b, _ = image_for_model(out, mlp_models[1])
+    ref = {k: hls_reference(m, HLS, "io_parallel", x, ref_root) for k, m in zip("AB", mlp_models)}
+    assert not np.array_equal(ref["A"], ref["B"])
+    return {"ip": out, "A": (out / "weights.bin").read_bytes(), "B": img_b, "x": x, "ref": ref}
+
+
+def run(acc, x, active):
+    regs, raw = acc.start_banked(RUN, 0, active, len(x), encode_words(x, acc.desc["input_word"]), len(x) * N_OUT * 4)
+    return regs, np.frombuffer(raw, "<f4").reshape(len(x), N_OUT)
+
+
+def test_two_banks_each_bit_exact_and_a_failed_load_spares_the_other(banked):
+    acc = CsimAccelerator(banked["ip"], jobs=1)
+    x, ref = banked["x"], banked["ref"]
+    regs, _ = run(acc, x, 0)
+    assert regs["LAST_ERROR"] == NO_WEIGHTS and regs["BANKS_VALID"] == 0 and regs["SAMPLES_DONE"] == 0
+
+    regs, _ = acc.start_banked(LOAD, 0, 0, weights=banked["A"])
+    assert regs["LAST_ERROR"] == OK and regs["BANKS_VALID"] == 0b01 and regs["STATUS"] & WEIGHTS_VALID
+    # a LOAD into the inactive bank: STATUS speaks of the active one
+    regs, _ = acc.start_banked(LOAD, 1, 0, weights=banked["B"])
+    assert regs["LAST_ERROR"] == OK and regs["BANKS_VALID"] == 0b11
+    for active, name in ((0, "A"), (1, "B"), (0, "A")):
+        regs, y = run(acc, x, active)
+        assert regs["LAST_ERROR"] == OK and regs["SAMPLES_DONE"] == len(x)
+        assert np.array_equal(y, ref[name]), (active, name)
+
+    # bank 1 reads a payload whose CRC fails: bank 1 invalid, bank 0 untouched
+    bad = bytearray(banked["B"])
+    bad[40] ^= 0x04
+    regs, _ = acc.start_banked(LOAD, 1, 0, weights=bytes(bad))
+    assert regs["LAST_ERROR"] == BAD_CRC and regs["BANKS_VALID"] == 0b01 and regs["STATUS"] & WEIGHTS_VALID
+    regs, y = run(acc, x, 0)
+    assert regs["LAST_ERROR"] == OK and np.array_equal(y, ref["A"])
+    regs, _ = run(acc, x, 1)
+    assert regs["LAST_ERROR"] == NO_WEIGHTS and regs["SAMPLES_DONE"] == 0 and not regs["STATUS"] & WEIGHTS_VALID
+    # a refused header writes nothing: bank 1 stays invalid, bank 0 valid
+    regs, _ = acc.start_banked(LOAD, 0, 0, weights=b"XXXX" + banked["A"][4:])
+    assert regs["LAST_ERROR"] == BAD_MAGIC and regs["BANKS_VALID"] == 0b01
+    # bank indices past the last bank: BAD_COMMAND, nothing loaded or run
+    regs, _ = acc.start_banked(LOAD, 2, 0, weights=banked["B"])
+    assert regs["LAST_ERROR"] == BAD_COMMAND and regs["BANKS_VALID"] == 0b01
+    regs, _ = run(acc, x, 2)
+    assert regs["LAST_ERROR"] == BAD_COMMAND and regs["SAMPLES_DONE"] == 0 and not regs["STATUS"] & WEIGHTS_VALID
+
+    # LOAD + RUN in one start: B goes into bank 1 while the RUN uses bank 0, then bank 1 is B again
+    regs, raw = acc.start_banked(LOAD | RUN, 1, 0, len(x), encode_words(x, acc.desc["input_word"]), len(x) * N_OUT * 4,
+                                 weights=banked["B"])
+    assert regs["LAST_ERROR"] == OK and regs["BANKS_VALID"] == 0b11
+    assert np.array_equal(np.frombuffer(raw, "<f4").reshape(len(x), N_OUT), ref["A"])
+    regs, y = run(acc, x, 1)
+    assert np.array_equal(y, ref["B"])
+    acc.close()
+
+
+def test_predict_on_several_workers_uses_the_active_bank(banked):
+    """CsimAccelerator.predict splits a batch over worker processes; each must hold both banks
+    and the active bank the host last wrote."""
+    acc = CsimAccelerator(banked["ip"], jobs=2)
+    acc.chunk_size = lambda n, jobs: 2  # several starts, so both workers run some
+    acc.start_banked(LOAD, 0, 0, weights=banked["A"])
+    acc.start_banked(LOAD, 1, 1, weights=banked["B"])
+    assert np.array_equal(acc.predict(banked["x"]), banked["ref"]["B"])
+    acc.start_banked(0, 1, 0)  # COMMAND 0 (BAD_COMMAND) only rewrites the bank registers
+    assert np.array_equal(acc.predict(banked["x"]), banked["ref"]["A"])
+    acc.close()
+
+
+def test_banked_top_text(banked):
+    """What C-simulation cannot see: the bank registers pinned at the documented offsets, bank
+    storage never bound to a ROM, one bank index per start (a scalar argument)."""
+    cpp = (banked["ip"] / "hls" / "nn_accel.cpp").read_text()
+    for port, off in (("load_bank", 0xA0), ("active_bank", 0xA8), ("banks_valid", 0xB0)):
+        assert re.search(rf"INTERFACE mode=s_axilite port={port} offset=0x{off:02X} bundle=control", cpp), port
+    assert "const unsigned BANKS = 2;" in cpp
+    for var in ("w2", "b2", "w4", "b4"):
+        assert re.search(rf"static \w+ {var}_local\[BANKS\]\[\d+\];", cpp), var
+        assert f"ARRAY_PARTITION variable={var}_local type=complete dim=0" in cpp
+    assert not re.search(r"(?i)type=rom|core=rom", cpp)
+    import json
+
+    regmap = json.loads((banked["ip"] / "regmap.json").read_text())
+    assert {r["name"]: r["offset"] for r in regmap["registers"] if r["name"] in BANK_REGS} == BANK_REGS
+    assert regmap["weight_banks"] == 2 and regmap["version"] == 3
+    assert json.loads((banked["ip"] / "nnaccel.json").read_text())["weight_banks"] == 2
+
+
+def test_resource_strategy_banks_are_one_ram_per_variable(mlp_models, tmp_path):
+    hls = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"}}
+    make_ip(mlp_models[0], tmp_path / "ip", hls=hls, io_type="io_stream", interface="axi_stream", bus_width=64,
+            weight_banks=3)
+    cpp = (tmp_path / "ip" / "hls" / "nn_accel.cpp").read_text()
+    assert re.search(r"static \w+ w2_local\[BANKS\]\[192\];\n#pragma HLS BIND_STORAGE variable=w2_local "
+                     r"type=ram_s2p impl=(lutram|bram)", cpp)
+    assert not re.search(r"(?i)type=rom|core=rom", cpp)
+    report = __import__("json").loads((tmp_path / "ip" / "report.json").read_text())
+    assert report["weight_banks"] == 3
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"weight_banks": 0}, "weight_banks: 0 is not an integer from 1 to 8"),
+    ({"weight_banks": 9}, "weight_banks: 9 is not an integer from 1 to 8"),
+    ({"weight_banks": "2"}, "weight_banks: '2' is not an integer"),
+    ({"weight_banks": 2, "weights": "embedded"}, "weight_banks: 2 needs weights: external"),
+])
+def test_config_refuses_bad_bank_counts(raw, fragment):
+    with pytest.raises(ConfigError) as e:
+        build_config({"model": "m.keras", **raw})
+    assert fragment in str(e.value) and "\n" not in str(e.value)
