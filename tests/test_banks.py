@@ -144,3 +144,94 @@ def test_config_refuses_bad_bank_counts(raw, fragment):
     with pytest.raises(ConfigError) as e:
         build_config({"model": "m.keras", **raw})
     assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+# ---- the drivers on the simulated device ----
+
+from test_reliability import figures  # noqa: E402,F401  (the figures file docs/reliability.md quotes)
+
+
+def _rows_from(y, ref):
+    """How many rows of y equal hls4ml's output of A, of B, or neither (row by row)."""
+    a = sum(np.array_equal(r, ra) for r, ra in zip(y, ref["A"]))
+    b = sum(np.array_equal(r, rb) for r, rb in zip(y, ref["B"]))
+    return a, b, len(y) - a - b
+
+
+def test_python_driver_banks(banked):
+    from nnaccel_driver import BankError, WeightsCrcError
+    from nnaccel_driver.sim import simulate
+
+    x, ref = banked["x"], banked["ref"]
+    acc = simulate(banked["ip"], timeout=2.0)
+    assert acc.desc.weight_banks == 2
+    acc.load_weights()  # the IP's own image (A), into the active bank 0
+    assert acc.banks_valid == 0b01
+    for bad in (1, 2, -1):
+        with pytest.raises(BankError) as e:
+            acc.select_bank(bad)
+        assert e.value.bank == bad and acc.active_bank == 0
+    with pytest.raises(BankError):
+        acc.load_weights(banked["B"], bank=2)
+    acc.load_weights(banked["B"], bank=1)
+    assert acc.banks_valid == 0b11 and acc.active_bank == 0
+    assert np.array_equal(acc.predict(x), ref["A"])  # loading bank 1 left bank 0 in use
+    acc.select_bank(1)
+    assert np.array_equal(acc.predict(x), ref["B"])
+    acc.select_bank(0)
+    assert np.array_equal(acc.predict(x), ref["A"])
+
+    # DDR corrupted after the driver's check: bank 1 fails its CRC, bank 0 goes on
+    acc.sim.flip_weights_on_load(8 * 40 + 3)
+    with pytest.raises(WeightsCrcError, match="bank 1 only"):
+        acc.load_weights(banked["B"], bank=1)
+    assert acc.banks_valid == 0b01 and acc.weights_loaded
+    assert np.array_equal(acc.predict(x), ref["A"])
+    with pytest.raises(BankError, match="bank 1 holds no valid weights"):
+        acc.select_bank(1)
+    # the active bank failing its load: predict refused until a good load
+    acc.sim.flip_weights_on_load(8 * 40 + 3)
+    with pytest.raises(WeightsCrcError):
+        acc.load_weights(bank=0)
+    assert acc.banks_valid == 0 and not acc.weights_loaded
+    from nnaccel_driver import NoWeightsError
+
+    with pytest.raises(NoWeightsError):
+        acc.predict(x)
+    acc.load_weights(bank=0)
+    assert np.array_equal(acc.predict(x), ref["A"])
+    acc.close()
+
+
+def test_bank_switch_while_a_batch_streams(banked, figures):
+    """A switch requested while a batch runs (several starts) takes effect for the next batch:
+    every output row of the batch equals hls4ml's predict() of A, none of B."""
+    from nnaccel_driver.sim import simulate
+
+    x, ref = banked["x"], banked["ref"]
+    rows = []
+    for how in ("select_bank(1) by the application", "ACTIVE_BANK=1 written by another bus master"):
+        acc = simulate(banked["ip"], timeout=2.0)
+        acc.load_weights(bank=0)
+        acc.load_weights(banked["B"], bank=1)
+        acc.max_work_bytes = 64 + 3 * (16 * 4 + 5 * 4)  # 3 samples per start: 7 samples in 3 starts
+        starts = acc.sim.counters()["starts"]
+        if how.startswith("select_bank"):
+            acc.sim.call_on_start(2, lambda: acc.select_bank(1))
+        else:
+            acc.sim.write_on_start(2, "ACTIVE_BANK", 1)
+        y = acc.predict(x)
+        assert acc.sim.counters()["starts"] - starts == 3
+        a, b, neither = _rows_from(y, ref)
+        assert (a, b, neither) == (len(x), 0, 0), how
+        y2 = acc.predict(x)
+        expect_next = "B" if how.startswith("select_bank") else "A"  # a stray register write is not a selection
+        assert np.array_equal(y2, ref[expect_next]), how
+        rows.append([how, "Python", f"{len(x)} samples in 3 starts, switch during start 2",
+                     f"{a} A, {b} B, {neither} other", f"all {expect_next}"])
+        acc.close()
+    figures["banks-1-python"] = {
+        "title": "Bank switch while a batch streams, Python driver (simulated device)",
+        "what": "IP with weight_banks: 2, bank 0 = A, bank 1 = B. During the second start of a batch the switch "
+                "to bank 1 is requested; each output row is compared with hls4ml predict() of A and of B.",
+        "columns": ["switch", "driver", "batch", "rows of the batch", "next batch"], "rows": rows}
