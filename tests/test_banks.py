@@ -5,6 +5,7 @@ codes come from the documented table (docs/contracts.md, register map version 3)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,3 +236,50 @@ def test_bank_switch_while_a_batch_streams(banked, figures):
         "what": "IP with weight_banks: 2, bank 0 = A, bank 1 = B. During the second start of a batch the switch "
                 "to bank 1 is requested; each output row is compared with hls4ml predict() of A and of B.",
         "columns": ["switch", "driver", "batch", "rows of the batch", "next batch"], "rows": rows}
+
+
+def test_c_driver_banks_and_switch_while_a_batch_streams(banked, tmp_path, figures):
+    from swtest import make, run_host
+    from test_reliability import _c_status_names
+
+    names = _c_status_names()
+    code = {n: i for i, n in enumerate(names)}
+    x, ref = banked["x"], banked["ref"]
+    build = tmp_path / "build"
+    make("host", "csimlib", ip=banked["ip"], build=build)
+    tools = {"nna_host": build / "nna_host", "csim": Path((build / "csim_lib.txt").read_text().strip())}
+    (tmp_path / "b.bin").write_bytes(banked["B"])
+    x.astype("<f4").tofile(tmp_path / "x.f32")
+    a_img, b_img = banked["ip"] / "weights.bin", tmp_path / "b.bin"
+    ys = [tmp_path / f"y{i}.f32" for i in range(4)]
+    rc, out = run_host(
+        tools,
+        "load", a_img, "load-bank", 1, b_img, "status",                        # 0 1 2
+        "predict-f32", tmp_path / "x.f32", ys[0],                              # 3: bank 0 = A
+        "select-bank", 1, "predict-f32", tmp_path / "x.f32", ys[1],            # 4 5: B
+        "select-bank", 0, "flip-weights", 8 * 40 + 3, "load-bank", 1, b_img,   # 6 7 8: CRC fails in bank 1
+        "status", "select-bank", 1, "select-bank", 2, "load-bank", 2, b_img,   # 9 10 11 12
+        "load-bank", 1, b_img, "work-bytes", 64 + 3 * 84,                      # 13 14
+        "switch-on-start", 2, 1, "predict-f32", tmp_path / "x.f32", ys[2],     # 15 16: ACTIVE_BANK written mid-batch
+        "predict-f32", tmp_path / "x.f32", ys[3])                              # 17
+    assert rc == 1  # the refusals below
+    rcs = [o["rc"] for o in out]
+    assert rcs[:8] == [0] * 8
+    assert out[2]["banks_valid"] == "0x3" and out[2]["active_bank"] == "0"
+    assert rcs[8] == code["NNA_ERR_DEVICE_CRC"], out[8]["line"]
+    assert out[9]["banks_valid"] == "0x1" and out[9]["weights_loaded"] == "1"
+    assert rcs[10:13] == [code["NNA_ERR_BANK"]] * 3
+    assert rcs[13:] == [0] * 5
+    assert out[16]["starts"] == "3"
+    y = [np.fromfile(p, "<f4").reshape(len(x), N_OUT) for p in ys]
+    assert np.array_equal(y[0], ref["A"]) and np.array_equal(y[1], ref["B"])
+    a, b, neither = _rows_from(y[2], ref)
+    assert (a, b, neither) == (len(x), 0, 0)
+    assert np.array_equal(y[3], ref["A"])  # a stray register write is not a selection
+    figures["banks-2-c"] = {
+        "title": "Bank switch while a batch streams, C driver (simulated device)",
+        "what": "As for the Python driver: IP with weight_banks: 2, bank 0 = A, bank 1 = B; while the second "
+                "start of a batch runs, another bus master writes ACTIVE_BANK = 1.",
+        "columns": ["switch", "driver", "batch", "rows of the batch", "next batch"],
+        "rows": [["ACTIVE_BANK=1 written by another bus master", "C", f"{len(x)} samples in 3 starts, switch "
+                  "during start 2", f"{a} A, {b} B, {neither} other", "all A"]]}

@@ -335,18 +335,19 @@ class Accelerator:
         except WeightsCrcError as e:  # only that bank lost its weights
             self._after_bank_load()
             raise WeightsCrcError(f"{e}; bank {bank} only, the other banks are unchanged", e.code, e.name) from None
-        except DriverError:
+        except DeviceError:  # a refused header: the bank keeps what it had
             self._after_bank_load()
+            raise
+        except DriverError:  # timeout / busy: the load may have been half done
+            self.banks_valid &= ~(1 << bank)
+            self.weights_loaded = bool(self.banks_valid >> self.active_bank & 1)
             raise
         self._after_bank_load()
         if not self.banks_valid >> bank & 1:
             raise DeviceError(f"load_weights: BANKS_VALID does not show bank {bank} after the load", 0, "OK")
 
     def _after_bank_load(self) -> None:
-        try:
-            self.banks_valid = self._rd("BANKS_VALID")
-        except DriverError:
-            self.banks_valid = 0
+        self.banks_valid = self._rd("BANKS_VALID")
         self.weights_loaded = bool(self.banks_valid >> self.active_bank & 1)
 
     # ---- inference ----
