@@ -283,3 +283,18 @@ def test_c_driver_banks_and_switch_while_a_batch_streams(banked, tmp_path, figur
         "columns": ["switch", "driver", "batch", "rows of the batch", "next batch"],
         "rows": [["ACTIVE_BANK=1 written by another bus master", "C", f"{len(x)} samples in 3 starts, switch "
                   "during start 2", f"{a} A, {b} B, {neither} other", "all A"]]}
+
+
+def test_estimates_count_weight_storage_per_bank():
+    """docs/estimates.md: N banks hold every weight N times; registers read through an N:1 mux."""
+    from nnaccel.estimate import storage
+
+    one = storage("latency", 1, 192, 16, 12 * 16)
+    four = storage("latency", 1, 192, 16, 12 * 16, banks=4)
+    assert one == {"ff": 192 * 16 + 192, "bram18": 0, "lutram": 0, "mux_lut": 0}
+    assert four == {"ff": 4 * (192 * 16 + 192), "bram18": 0, "lutram": 0, "mux_lut": (192 * 16 + 192) * 1}
+    # Resource, RF 32: one bank 32 rows of 6 x 16 bits (LUTRAM); 4 banks: 128 rows -> RAMB18 (2Kx9 x ... )
+    r1 = storage("resource", 32, 192, 16, 0)
+    r4 = storage("resource", 32, 192, 16, 0, banks=4)
+    assert r1["lutram"] == 96 and r1["bram18"] == 0
+    assert r4["lutram"] == 0 and r4["bram18"] == 3  # 128 x 96 bits: best shape 512x36 -> 3 RAMB18
