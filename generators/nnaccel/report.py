@@ -68,7 +68,7 @@ def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int 
         "budget_board": budget_board, "budget_note": note, "dsp_family": family,
         "clock_period": description["clock_period"], "io_type": description["io_type"],
         "interface": description["interface"], "weights": description["weights"],
-        "bus_width": description["bus_width"], "weight_banks": banks,
+        "bus_width": description["bus_width"],
         "layers": [dict(f, estimate=e) for f, e in zip(layers, per)],
         "layer_totals": totals, "m_axi_buffers": buffers, "total": ip_total, "budget": budget,
         "utilisation": {k: round(100.0 * ip_total[k] / budget[k], 1) for k in ("dsp", "bram18", "lut", "ff", "lutram")}
@@ -78,6 +78,8 @@ def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int 
         if image_bytes is not None else None,
         "suggested_reuse_factor": None,
     }
+    if banks > 1:
+        rep["weight_banks"] = banks
     if rep["over_budget"]:
         rep["suggested_reuse_factor"] = est.fitting_reuse_factor(layers, family, budget, banks)
     return rep
