@@ -76,8 +76,8 @@ def model_context(ip_dir: Path) -> dict:
              ("out_buf", f"0x{lite_out:X}u" if lite_out is not None else ABSENT),
              ("address_range", f"0x{regmap['address_range']:X}u")]
     banks = int(regmap.get("weight_banks") or 1)
-    if banks > 1:  # left out otherwise: a one-bank model header stays as it was (zero: absent)
-        regs += [(name.lower(), f"0x{offsets[name]:02X}u") for name in ("LOAD_BANK", "ACTIVE_BANK", "BANKS_VALID")]
+    regs += [(name.lower(), f"0x{offsets[name]:02X}u" if name in offsets else ABSENT)
+             for name in ("LOAD_BANK", "ACTIVE_BANK", "BANKS_VALID")]
     codes = regmap["errors"]
     table = [None] * (max(codes.values()) + 1)
     for name, code in codes.items():

@@ -94,7 +94,7 @@ typedef struct {
     uint32_t status, last_error, fingerprint, ident, samples_done;
     uint32_t in_buf, out_buf; /* axi_lite register-mapped buffers */
     uint32_t address_range;
-    uint32_t load_bank, active_bank, banks_valid; /* weight banks only; 0 (left out) with one bank */
+    uint32_t load_bank, active_bank, banks_valid; /* weight banks only (NNA_REG_ABSENT with one bank) */
 } nna_regmap_t;
 
 typedef struct {
@@ -117,7 +117,7 @@ typedef struct {
     nna_regmap_t regs;
     const char *const *device_errors; /* LAST_ERROR code -> name */
     uint32_t n_device_errors;
-    uint32_t weight_banks;      /* weight sets on chip; 0 (left out) or 1: one, no bank registers */
+    uint32_t weight_banks;      /* weight sets on chip; 1: no bank registers */
 } nna_model_t;
 
 /* ---- device handle ---- */
