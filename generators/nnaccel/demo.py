@@ -141,9 +141,10 @@ def bank_demo(ip: Path) -> bool:
     cfg = load_config(JET / "config.yml", overrides=["weight_banks=2", "tb_samples=0"])
     generate_ip(cfg, banked, log=lambda *a: None, reference=False, force=banked.is_dir())
     desc = json.loads((ip / "nnaccel.json").read_text())
-    x = np.ascontiguousarray(np.load(JET / "x_test.npy"), dtype=np.float32)[:96]
+    x_all = np.ascontiguousarray(np.load(JET / "x_test.npy"), dtype=np.float32)  # step 3's inputs: its refs
+    x = x_all[:96]
     with tempfile.TemporaryDirectory() as tmp:
-        refs = {name: hls4ml_predict(JET / f"{name}.keras", desc, x, tmp) for name in ("jet_mlp", "jet_mlp_b")}
+        refs = {name: hls4ml_predict(JET / f"{name}.keras", desc, x_all, tmp)[:96] for name in ("jet_mlp", "jet_mlp_b")}
     acc = simulate(banked, timeout=10.0)
     acc.load_weights(bank=0)
     acc.load_weights(image_for_model(banked, JET / "jet_mlp_b.keras")[0], bank=1)
