@@ -176,6 +176,7 @@ def test_python_driver_banks(banked):
         acc.load_weights(banked["B"], bank=2)
     acc.load_weights(banked["B"], bank=1)
     assert acc.banks_valid == 0b11 and acc.active_bank == 0
+    assert acc.status()["BANKS_VALID"] == 0b11
     assert np.array_equal(acc.predict(x), ref["A"])  # loading bank 1 left bank 0 in use
     acc.select_bank(1)
     assert np.array_equal(acc.predict(x), ref["B"])

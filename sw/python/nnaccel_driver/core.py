@@ -243,8 +243,11 @@ class Accelerator:
         return {"ident": ident, "fingerprint": fp, "status": status}
 
     def status(self) -> dict:
-        return {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
-                "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
+        out = {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
+               "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
+        if self.desc.weight_banks > 1:
+            out.update(BANKS_VALID=self._rd("BANKS_VALID"), active_bank=self.active_bank)
+        return out
 
     # ---- memory ----
     def _work_buffer(self, nbytes: int) -> Buffer:
