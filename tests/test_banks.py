@@ -174,6 +174,12 @@ def test_python_driver_banks(banked):
         assert e.value.bank == bad and acc.active_bank == 0
     with pytest.raises(BankError):
         acc.load_weights(banked["B"], bank=2)
+    writes = acc.sim.counters()["reg_writes"]
+    from nnaccel_driver import ImageError
+
+    with pytest.raises(ImageError):  # refused by the driver's check: nothing reaches the device
+        acc.load_weights(banked["B"][:-1], bank=1)
+    assert acc.sim.counters()["reg_writes"] == writes
     acc.load_weights(banked["B"], bank=1)
     assert acc.banks_valid == 0b11 and acc.active_bank == 0
     assert acc.status()["BANKS_VALID"] == 0b11

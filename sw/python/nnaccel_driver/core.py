@@ -295,7 +295,7 @@ class Accelerator:
             self._check_bank(bank, "load_weights")
         self._load_image(image)
 
-    def _load_image(self, image) -> None:
+    def _load_image(self, image, bank: int | None = None) -> None:
         if image is None:
             if self.desc.default_image is None:
                 raise ImageError("load_weights: give an image; this description has no weights.bin")
@@ -310,6 +310,8 @@ class Accelerator:
         buf = self._work_buffer(total)
         buf.array[:total] = np.frombuffer(image, dtype=np.uint8, count=total)
         buf.flush()
+        if bank is not None:  # only now: a refused image writes nothing to the device
+            self._wr("LOAD_BANK", bank)
         self._wr64("WEIGHTS_ADDR", buf.device_address)
         valid = self.desc.status_bits["WEIGHTS_VALID"]
         try:
@@ -332,9 +334,8 @@ class Accelerator:
 
     def _load_bank(self, image, bank: int) -> None:
         bank = self._check_bank(bank, "load_weights")
-        self._wr("LOAD_BANK", bank)
         try:
-            self._load_image(image)
+            self._load_image(image, bank)
         except WeightsCrcError as e:  # only that bank lost its weights
             self._after_bank_load()
             raise WeightsCrcError(f"{e}; bank {bank} only, the other banks are unchanged", e.code, e.name) from None
