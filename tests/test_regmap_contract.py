@@ -25,7 +25,8 @@ from swtest import HLS, IP_SETTINGS, REPO, SW
 from conftest import make_ip
 
 DOC = REPO / "docs" / "contracts.md"
-COMBOS = [(i, w) for i in ("axi_stream", "axi_lite", "axi_master") for w in ("external", "embedded")]
+COMBOS = [(i, w, 1) for i in ("axi_stream", "axi_lite", "axi_master") for w in ("external", "embedded")]
+COMBOS.append(("axi_stream", "external", 3))  # weight banks: the rows marked "weight banks only"
 
 
 # ---- the documented tables ----
@@ -61,6 +62,7 @@ def parse_doc() -> dict:
             "offset": int(offset, 16) if offset.startswith("0x") else offset.strip("`"),
             "access": access, "meaning": meaning, "width": 64 if "64-bit" in meaning else 32,
             "interfaces": when or None, "external_only": "external weights only" in meaning,
+            "banks_only": "weight banks only" in meaning,
         }
     errors = {name: int(code) for code, name, *_ in _md_rows(lines, ("code", "name"))}
     ident = int(re.search(r"0x[0-9A-Fa-f]{8}", regs["IDENT"]["meaning"]).group(0), 16)
@@ -71,18 +73,20 @@ def parse_doc() -> dict:
 DOCMAP = parse_doc()
 
 
-def doc_registers(interface: str, external: bool) -> dict:
+def doc_registers(interface: str, external: bool, banks: int = 1) -> dict:
     """name -> documented entry, for the registers an IP of this kind has."""
     return {n: r for n, r in DOCMAP["regs"].items()
-            if (r["interfaces"] is None or interface in r["interfaces"]) and (external or not r["external_only"])}
+            if (r["interfaces"] is None or interface in r["interfaces"]) and (external or not r["external_only"])
+            and (banks > 1 or not r["banks_only"])}
 
 
 def test_documented_tables_are_complete():
     d = DOCMAP
-    assert d["version"] == 2 and d["ident"] == 0x4E4E4100 | d["version"], "IDENT is 'NNA' + map version"
-    assert len(d["regs"]) == 16
+    assert d["version"] == 3 and d["ident"] == 0x4E4E4100 | d["version"], "IDENT is 'NNA' + map version"
+    assert len(d["regs"]) == 19
     fixed = [r["offset"] for r in d["regs"].values() if isinstance(r["offset"], int)]
-    assert len(fixed) == len(set(fixed)) == 14
+    assert len(fixed) == len(set(fixed)) == 17
+    assert {n for n, r in d["regs"].items() if r["banks_only"]} == {"LOAD_BANK", "ACTIVE_BANK", "BANKS_VALID"}
     assert d["errors"]["OK"] == 0 and d["errors"]["BAD_CRC"] == 9 and d["errors"]["NO_WEIGHTS"] == 5
     assert sorted(d["errors"].values()) == list(range(len(d["errors"]))), "codes 0..n-1, each once"
     assert d["commands"] == {"LOAD_WEIGHTS": 1, "RUN": 2}
@@ -97,19 +101,22 @@ def test_documented_tables_are_complete():
 _IPS: dict = {}
 
 
-@pytest.fixture(scope="module", params=COMBOS, ids=[f"{i}-{w}" for i, w in COMBOS])
+@pytest.fixture(scope="module", params=COMBOS, ids=[f"{i}-{w}" + (f"-banks{b}" if b > 1 else "") for i, w, b in COMBOS])
 def ip(request, mlp_models, tmp_path_factory):
-    interface, weights = request.param
+    interface, weights, banks = request.param
     if request.param not in _IPS:
-        out = tmp_path_factory.mktemp(f"regmap-{interface}-{weights}") / "ip"
+        out = tmp_path_factory.mktemp(f"regmap-{interface}-{weights}-{banks}") / "ip"
         settings = dict(IP_SETTINGS[interface])
         if weights == "embedded":
             settings.pop("weight_format", None)  # embedded weights have no image
+        if banks > 1:
+            settings["weight_banks"] = banks
         make_ip(mlp_models[0], out, hls=HLS, weights=weights, **settings)
         _IPS[request.param] = out
     d = _IPS[request.param]
     desc = json.loads((d / "nnaccel.json").read_text())
-    return d, desc, doc_registers(interface, weights == "external")
+    assert desc.get("weight_banks", 1) == banks
+    return d, desc, doc_registers(interface, weights == "external", banks)
 
 
 def _run_c(tmp_path: Path, name: str, source: str, *includes: Path) -> dict[str, int]:
@@ -177,7 +184,8 @@ def test_model_header_matches_the_documented_table(ip, tmp_path):
     lines += [f'    printf("{k} %lu\\n", (unsigned long){m}.{f});' for k, f in (
         ("IDENT", "ident"), ("CMD_LOAD_WEIGHTS", "cmd_load_weights"), ("CMD_RUN", "cmd_run"),
         ("STATUS_WEIGHTS_VALID", "status_weights_valid"), ("STATUS_WEIGHTS_EXTERNAL", "status_weights_external"),
-        ("ERR_NO_WEIGHTS", "err_no_weights"), ("ERR_BAD_CRC", "err_bad_crc"), ("N_ERRORS", "n_device_errors"))]
+        ("ERR_NO_WEIGHTS", "err_no_weights"), ("ERR_BAD_CRC", "err_bad_crc"), ("N_ERRORS", "n_device_errors"),
+        ("WEIGHT_BANKS", "weight_banks"))]
     lines += ['    printf("LIB_VERSION %lu\\n", (unsigned long)NNA_REGMAP_VERSION);',
               f'    printf("MODEL_VERSION %lu\\n", (unsigned long){top.upper()}_REGMAP_VERSION);',
               f'    for (i = 0; i < {m}.n_device_errors; i++) printf("NAME_%s %u\\n", {m}.device_errors[i], i);']
@@ -190,6 +198,7 @@ def test_model_header_matches_the_documented_table(ip, tmp_path):
     for n, r in DOCMAP["regs"].items():
         want = absent if n not in regs else r["offset"] if isinstance(r["offset"], int) else regmap[r["offset"]]
         assert got[f"REG_{n}"] == want, n
+    assert got["WEIGHT_BANKS"] == desc.get("weight_banks", 1)
     assert got["LIB_VERSION"] == got["MODEL_VERSION"] == DOCMAP["version"]
     assert got["IDENT"] == DOCMAP["ident"]
     assert (got["CMD_LOAD_WEIGHTS"], got["CMD_RUN"]) == (DOCMAP["commands"]["LOAD_WEIGHTS"], DOCMAP["commands"]["RUN"])
@@ -252,6 +261,9 @@ class DocRegisterFile:
         self.commands = []
         self.next_load_error = 0
         self.last_error = 0
+        # weight banks (documented: a LOAD sets or clears only LOAD_BANK's bit, a RUN uses ACTIVE_BANK's)
+        self.banks = desc.get("weight_banks", 1)
+        self.bank_valid = self.load_bank = self.active_bank = 0
 
     def name(self, off: int) -> str | None:
         for n, (lo, hi) in self.windows.items():
@@ -274,7 +286,7 @@ class DocRegisterFile:
             "CTRL": AP_IDLE | AP_DONE,
             "STATUS": (st["WEIGHTS_VALID"] if self.valid else 0) | (st["WEIGHTS_EXTERNAL"] if self.external else 0),
             "LAST_ERROR": self.last_error, "IDENT": DOCMAP["ident"], "FINGERPRINT": self.desc["fingerprint"],
-            "SAMPLES_DONE": self.n_samples if self.last_error == 0 else 0,
+            "SAMPLES_DONE": self.n_samples if self.last_error == 0 else 0, "BANKS_VALID": self.bank_valid,
         }.get(n, 0)
 
     def write(self, off: int, value: int) -> None:
@@ -284,6 +296,10 @@ class DocRegisterFile:
             self.commands.append(value)
         elif n == "N_SAMPLES":
             self.n_samples = value
+        elif n == "LOAD_BANK":
+            self.load_bank = value
+        elif n == "ACTIVE_BANK":
+            self.active_bank = value
         elif n == "CTRL" and value & 1:  # one start, finished at once
             cmd, e = self.command, DOCMAP["errors"]
             if cmd == 0 or cmd & ~(DOCMAP["commands"]["LOAD_WEIGHTS"] | DOCMAP["commands"]["RUN"]):
@@ -291,6 +307,10 @@ class DocRegisterFile:
             elif cmd & DOCMAP["commands"]["LOAD_WEIGHTS"]:
                 self.last_error, self.next_load_error = self.next_load_error, 0
                 self.valid = self.last_error == 0
+                if self.banks > 1:
+                    bit = 1 << self.load_bank
+                    self.bank_valid = self.bank_valid | bit if self.valid else self.bank_valid & ~bit
+                    self.valid = bool(self.bank_valid >> self.active_bank & 1)
             else:
                 self.last_error = 0 if self.valid else e["NO_WEIGHTS"]
 
@@ -326,9 +346,11 @@ def test_python_driver_uses_the_documented_registers(ip):
     want_w = {"CTRL", "COMMAND", "N_SAMPLES"} | ({"WEIGHTS_ADDR", "WEIGHTS_ADDR.hi"} if external else set())
     want_w |= {"axi_master": {"IN_ADDR", "IN_ADDR.hi", "OUT_ADDR", "OUT_ADDR.hi"}, "axi_lite": {"IN_BUF"},
                "axi_stream": set()}[desc["interface"]]
+    banked = desc.get("weight_banks", 1) > 1
+    want_w |= {"LOAD_BANK", "ACTIVE_BANK"} if banked else set()
     assert written == want_w
     assert read == {"CTRL", "IDENT", "FINGERPRINT", "STATUS", "LAST_ERROR", "SAMPLES_DONE"} | (
-        {"OUT_BUF"} if desc["interface"] == "axi_lite" else set())
+        {"OUT_BUF"} if desc["interface"] == "axi_lite" else set()) | ({"BANKS_VALID"} if banked else set())
     c = DOCMAP["commands"]
     assert dev.commands == [0] + ([c["LOAD_WEIGHTS"]] if external else []) + [c["RUN"]], \
         "probe with COMMAND 0, then the documented LOAD_WEIGHTS and RUN bits"
@@ -347,7 +369,7 @@ def test_python_driver_uses_the_documented_registers(ip):
     acc.load_weights()
     acc.predict(x)
     # a device that lost its weights behind the driver's back answers NO_WEIGHTS, by its code
-    dev.valid = False
+    dev.valid, dev.bank_valid = False, 0
     with pytest.raises(NoWeightsError) as e:
         acc.predict(x)
     assert e.value.code == DOCMAP["errors"]["NO_WEIGHTS"] and not acc.weights_loaded

@@ -127,7 +127,7 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
         in_word, out_word = word_info(cfg.input_type), word_info(cfg.output_type)
         in_bytes = cfg.lite_max_batch * in_port.size * in_word["bytes"]
         out_bytes = cfg.lite_max_batch * out_port.size * out_word["bytes"]
-        regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes)
+        regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes, cfg.weight_banks)
 
         hls_dir = stage / "hls"
         copy_tree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
@@ -195,6 +195,8 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference:
         },
         "config": cfg.to_dict(),
     }
+    if cfg.weight_banks > 1:
+        d["weight_banks"] = cfg.weight_banks
     return d
 
 
@@ -203,7 +205,8 @@ def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> d
     in_word, out_word = description["input_word"], description["output_word"]
     native_widths = [v["width"] for v in layout["variables"]] or [1]
     return {
-        "storage": hwsizing.weight_storage(hm) if cfg.external else {},
+        "storage": hwsizing.weight_storage(hm, cfg.weight_banks) if cfg.external else {},
+        "banks": cfg.weight_banks,
         "weight_port": hwsizing.weight_port(cfg.bus_width, layout["encodings"]["float32"]["words"]),
         "data_port": hwsizing.data_port(cfg.bus_width, in_word["bits"], out_word["bits"], in_port.size, out_port.size),
         "max_batch": cfg.lite_max_batch if cfg.interface == "axi_lite" else hwsizing.REPORT_BATCH,

@@ -15,6 +15,7 @@ import yaml
 from .errors import ConfigError
 from . import boards
 from .hls_config import check_hls, strategy_name
+from .regmap import MAX_BANKS
 
 CHOICES = {
     "io_type": ("io_parallel", "io_stream"),
@@ -44,6 +45,7 @@ KEYS = {
     "top": "name of the accelerator's top function (a C identifier)",
     "version": "IP version in the VLNV, e.g. 1.0",
     "lite_max_batch": "samples per start on axi_lite (register-mapped buffers)",
+    "weight_banks": "weight sets held on chip (1..8); more than 1 needs weights: external",
     "tb_samples": "number of test vectors stored with the IP for C-simulation (0: none)",
     "tb_input": "optional .npy of test inputs (default: seeded N(0,1) samples)",
     "tb_labels": "optional .npy of integer labels for tb_input: the C-simulation check reports accuracy",
@@ -76,6 +78,7 @@ class Config:
     tb_input: Path | None
     tb_labels: Path | None
     allow_over_budget: bool = False
+    weight_banks: int = 1
 
     @property
     def vlnv(self) -> str:
@@ -89,6 +92,8 @@ class Config:
         d = asdict(self)
         for k in ("model", "model_weights", "tb_input", "tb_labels"):
             d[k] = None if d[k] is None else str(d[k])
+        if d["weight_banks"] == 1:  # a single-bank IP's description stays what it was before banks existed
+            del d["weight_banks"]
         return d
 
 
@@ -193,6 +198,11 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
             raise ConfigError(f"{key}: {v!r} is not an integer from {lo} to {hi}")
         return v
 
+    banks = _int("weight_banks", 1, 1, MAX_BANKS)
+    if banks > 1 and weights != "external":
+        raise ConfigError(f"weight_banks: {banks} needs weights: external (embedded weights are one fixed set); "
+                          "use weight_banks: 1 or weights: external")
+
     return Config(
         model=_path(raw, "model", base),
         model_weights=_path(raw, "model_weights", base),
@@ -214,6 +224,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         tb_input=_path(raw, "tb_input", base),
         tb_labels=_path(raw, "tb_labels", base),
         allow_over_budget=_bool(raw, "allow_over_budget", False),
+        weight_banks=banks,
     )
 
 

@@ -112,6 +112,25 @@ def start_result(reply) -> tuple[int, dict, bytes]:
     return rc, dict(zip(REG_NAMES, np.frombuffer(regs, "<u4").tolist())), out
 
 
+BANKED_SYMBOL = "nnaccel_csim_start_banked"  # only in the bridge of an IP with weight_banks > 1
+BANKED_REG_NAMES = REG_NAMES + ("BANKS_VALID",)
+
+
+def start_request_banked(command: int, n_samples: int, in_words: bytes | None, out_size: int, weights: bytes | None,
+                         load_bank: int, active_bank: int):
+    """A start with LOAD_BANK and ACTIVE_BANK written first (csim/csim_bridge.cpp):
+    int nnaccel_csim_start_banked(u32 command, u32 n, const void *in, void *out, const void *weights,
+                                  u32 load_bank, u32 active_bank, u32 regs[6])."""
+    return ("call", BANKED_SYMBOL, "int", [("u32", command), ("u32", n_samples), ("in", in_words or b"\0"),
+                                           ("out", out_size), ("in", weights), ("u32", load_bank),
+                                           ("u32", active_bank), ("out", 4 * len(BANKED_REG_NAMES))])
+
+
+def start_result_banked(reply) -> tuple[int, dict, bytes]:
+    _, rc, (out, regs) = reply
+    return rc, dict(zip(BANKED_REG_NAMES, np.frombuffer(regs, "<u4").tolist())), out
+
+
 class CsimAccelerator:
     """One simulated accelerator: `jobs` worker processes (nnaccel.isolate), each with its own copy
     of the library, so its on-chip weight storage starts empty like a freshly programmed device.
@@ -128,6 +147,10 @@ class CsimAccelerator:
         self.what = f"C-simulation of {model} ({self.desc['top']})"
         self._workers: list[isolate.Worker] = []
         self._image: bytes | None = None  # what the last LOAD_WEIGHTS start carried
+        self.banks = int(self.desc.get("weight_banks") or 1)
+        # after start_banked: ({bank: image of its last good load}, LOAD_BANK, ACTIVE_BANK), replayed into
+        # every worker
+        self._bank_state: tuple | None = None
 
     def timeout_for(self, n_samples: int) -> float:
         return self.timeout * max(1.0, n_samples / 1000)
@@ -138,6 +161,10 @@ class CsimAccelerator:
             self._workers.append(isolate.Worker(self.library, self.what, self.ip_dir / "hls" / "firmware"))
         w = self._workers[k]
         w.ensure(self.timeout)
+        if self._bank_state is not None:
+            if w.state is not self._bank_state:
+                self._replay_banks(w)
+            return w
         if self._image is not None and w.state is not self._image:
             w.request(start_request(COMMANDS["LOAD_WEIGHTS"], 0, None, 0, self._image),
                       self.timeout_for(1), "loading the weights")
@@ -154,9 +181,44 @@ class CsimAccelerator:
         except Exception:
             pass
 
+    def _replay_banks(self, w: isolate.Worker) -> None:
+        """Every bank's last good image into its bank, then the registers as the host last wrote them."""
+        images, load_bank, active = self._bank_state
+        for bank, image in sorted(images.items()):
+            w.request(start_request_banked(COMMANDS["LOAD_WEIGHTS"], 0, None, 0, image, bank, active),
+                      self.timeout_for(1), f"loading the weights of bank {bank}")
+        # COMMAND 0 does nothing but leave the bank registers as the host last wrote them
+        w.request(start_request_banked(0, 0, None, 0, None, load_bank, active), self.timeout_for(1), "a probe")
+        w.state = self._bank_state
+
+    def start_banked(self, command: int, load_bank: int, active_bank: int, n_samples: int = 0,
+                     in_words: bytes | None = None, out_size: int = 0, weights: bytes | None = None) -> tuple[dict, bytes]:
+        """One start with LOAD_BANK / ACTIVE_BANK written first (weight_banks > 1); regs include
+        BANKS_VALID. Later starts and predict() keep these register values, as the hardware does."""
+        if self.banks < 2:
+            raise NnaccelError(f"{self.what}: this IP has one weight bank; it has no bank registers")
+        if self._bank_state is None:  # a plain LOAD before went to bank 0 (the registers' reset value)
+            self._bank_state = ({0: self._image} if self._image is not None else {}, 0, 0)
+        w = self._worker(0)
+        rc, regs, out = start_result_banked(w.request(
+            start_request_banked(command, n_samples, in_words, out_size, weights, load_bank, active_bank),
+            self.timeout_for(n_samples), f"a start of {n_samples} samples"))
+        images = dict(self._bank_state[0])
+        if command & COMMANDS["LOAD_WEIGHTS"] and load_bank < self.banks:
+            if not regs["BANKS_VALID"] >> load_bank & 1:
+                images.pop(load_bank, None)
+            elif regs["LAST_ERROR"] == ERRORS["OK"]:
+                images[load_bank] = weights  # (a refused header leaves the bank as it was)
+        self._bank_state = w.state = (images, load_bank, active_bank)
+        self._protocol(rc)
+        return regs, out
+
     # -- raw starts --
     def start(self, command: int, n_samples: int = 0, in_words: bytes | None = None,
               out_size: int = 0, weights: bytes | None = None) -> tuple[dict, bytes]:
+        if self._bank_state is not None:  # keep the bank registers (and the replayed banks) as they are
+            _, load_bank, active = self._bank_state
+            return self.start_banked(command, load_bank, active, n_samples, in_words, out_size, weights)
         if command == COMMANDS["LOAD_WEIGHTS"]:
             self._image = None  # this start loads them into worker 0; the others replay it when used
         w = self._worker(0)

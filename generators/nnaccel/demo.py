@@ -8,6 +8,9 @@
    built in step 1, without rebuilding it; each time its outputs are compared bit for bit with
    hls4ml's predict() of that model.
 4. The bare-metal self-test app, built for the host against the simulated device, on that IP.
+5. Weight banks: the jet tagger with `weight_banks: 2`, A in bank 0 and B in bank 1, through the
+   Python driver on the simulated device; select_bank(1) is requested while a batch streams (during
+   its second start): that batch is all A, the next all B, each output compared with hls4ml.
 """
 from __future__ import annotations
 
@@ -49,7 +52,21 @@ def built_ip(core_dir: str, top: str) -> Path:
     return hits[-1].parent
 
 
+_REFS: dict = {}  # (model, hls config, inputs) -> hls4ml's outputs: steps 3 and 5 share them
+
+
 def hls4ml_predict(model: Path, desc: dict, x: np.ndarray, work: str) -> np.ndarray:
+    import hashlib
+    import json
+
+    key = (str(model), json.dumps(desc["config"]["hls"], sort_keys=True), desc["io_type"],
+           hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest())
+    if key not in _REFS:
+        _REFS[key] = _hls4ml_predict(model, desc, x, work)
+    return _REFS[key]
+
+
+def _hls4ml_predict(model: Path, desc: dict, x: np.ndarray, work: str) -> np.ndarray:
     import hls4ml
 
     from .hls import load_keras, quiet
@@ -106,6 +123,50 @@ def c_driver_demo(ip: Path) -> bool:
     return ok
 
 
+def bank_demo(ip: Path) -> bool:
+    """Both weight sets on chip; a switch requested mid-batch takes effect at the next batch."""
+    import json
+
+    from .accel import generate_ip
+    from .config import load_config
+    from .weights.for_model import image_for_model
+
+    sys.path.insert(0, str(SW / "python"))
+    from nnaccel_driver.sim import simulate
+
+    step("weight banks: jet_mlp in bank 0, jet_mlp_b in bank 1; select_bank(1) while a batch streams")
+    work = REPO / "build" / "demo"
+    banked = work / "jet_mlp_banks"
+    cfg = load_config(JET / "config.yml", overrides=["weight_banks=2", "tb_samples=0"])
+    generate_ip(cfg, banked, log=lambda *a: None, reference=False, force=banked.is_dir())
+    desc = json.loads((ip / "nnaccel.json").read_text())
+    x_all = np.ascontiguousarray(np.load(JET / "x_test.npy"), dtype=np.float32)  # step 3's inputs: its refs
+    x = x_all[:96]
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = {name: hls4ml_predict(JET / f"{name}.keras", desc, x_all, tmp)[:96] for name in ("jet_mlp", "jet_mlp_b")}
+    acc = simulate(banked, timeout=10.0)
+    acc.load_weights(bank=0)
+    acc.load_weights(image_for_model(banked, JET / "jet_mlp_b.keras")[0], bank=1)
+    acc.max_work_bytes = 64 + 32 * (desc["n_inputs"] * 4 + desc["n_outputs"] * 4)  # 32 samples per start
+    acc.sim.call_on_start(2, lambda: acc.select_bank(1))
+    ys, starts = [], []
+    for _ in range(2):
+        s0 = acc.sim.counters()["starts"]
+        ys.append(acc.predict(x))
+        starts.append(acc.sim.counters()["starts"] - s0)
+    acc.close()
+    ok = True
+    for y, n_starts, label in zip(ys, starts, ("batch during whose 2nd start select_bank(1) was called",
+                                               "next batch")):
+        rows = {name: int(sum(np.array_equal(r, rr) for r, rr in zip(y, ref))) for name, ref in refs.items()}
+        want = "jet_mlp" if label.startswith("batch during") else "jet_mlp_b"
+        ok &= rows[want] == len(x)
+        print(f"{label}: {len(x)} samples in {n_starts} starts; rows equal to hls4ml predict() of jet_mlp: "
+              f"{rows['jet_mlp']}, of jet_mlp_b: {rows['jet_mlp_b']} -> "
+              f"{'all ' + want if rows[want] == len(x) else 'MIXED'}")
+    return ok
+
+
 def selftest_demo(ip: Path) -> bool:
     step("self-test app (the bare-metal one, built for the host) on the simulated device")
     build = REPO / "build" / "demo" / "sw"
@@ -126,6 +187,7 @@ def main() -> int:
     ip = built_ip("nnaccel_examples_nn_accel_0.1.0", "nn_accel")
     ok = c_driver_demo(ip)
     ok &= selftest_demo(ip)
+    ok &= bank_demo(ip)
     step("done: " + ("every result bit-exact with hls4ml" if ok else "MISMATCH"))
     return 0 if ok else 1
 

@@ -60,25 +60,31 @@ def bram18_for(depth: int, width: int) -> int:
     return min(-(-depth // d) * -(-width // w) for d, w in BRAM18_SHAPES)
 
 
-def storage(strategy: str, reuse_factor: int, n_mult_call: int, weight_bits: int, other_bits: int) -> dict:
+def storage(strategy: str, reuse_factor: int, n_mult_call: int, weight_bits: int, other_bits: int,
+            banks: int = 1) -> dict:
     """Where a layer's weights live. Latency: partitioned completely -> registers.
     Resource: reshaped to RF words of (n/RF) weights (hls4ml's block_factor) -> RAM
-    (LUTRAM when shallow); biases and other arrays partitioned -> registers."""
-    out = {"ff": 0, "bram18": 0, "lutram": 0}
+    (LUTRAM when shallow); biases and other arrays partitioned -> registers.
+    `banks` weight sets: a RAM `banks` times as deep (the bank is the upper address bits);
+    registers `banks` times over, read through a banks:1 mux per bit (`mux_lut`)."""
+    out = {"ff": 0, "bram18": 0, "lutram": 0, "mux_lut": 0}
+    reg_bits = other_bits
     if strategy == "resource" and reuse_factor > 1:
-        depth = reuse_factor
+        depth = reuse_factor * banks
         width = -(-n_mult_call // reuse_factor) * weight_bits
-        if depth <= LUTRAM_MAX_DEPTH:
+        if depth <= LUTRAM_MAX_DEPTH:  # the binding the top chooses (hwsizing.weight_storage)
             out["lutram"] = width * -(-depth // LUTRAM_BITS_PER_LUT)
         else:
             out["bram18"] = bram18_for(depth, width)
-        out["ff"] = other_bits
     else:
-        out["ff"] = n_mult_call * weight_bits + other_bits
+        reg_bits += n_mult_call * weight_bits
+    out["ff"] = reg_bits * banks
+    # a LUT6 is a 4:1 mux, so a banks:1 mux tree takes ceil((banks - 1) / 3) of them per bit
+    out["mux_lut"] = reg_bits * -(-(banks - 1) // 3)
     return out
 
 
-def layer_estimate(f: dict, family: str) -> dict:
+def layer_estimate(f: dict, family: str, banks: int = 1) -> dict:
     """Estimate one layer from its facts (nnaccel.layer_facts.layer_facts)."""
     if not f.get("n_mult_call"):
         cycles = f.get("stream_pixels", 1)
@@ -90,9 +96,9 @@ def layer_estimate(f: dict, family: str) -> dict:
     mults = multipliers(f["n_mult_call"], f["n_zeros"], rf, f["parallel"])
     dsp_each = dsp_per_mult(a, b, family)
     soft = luts_per_soft_mult(a, b) if dsp_each == 0 else 0
-    st = storage(f["strategy"], rf, f["n_mult_call"], f["weight_bits"], f["other_bits"])
+    st = storage(f["strategy"], rf, f["n_mult_call"], f["weight_bits"], f["other_bits"], banks)
     # every multiplier feeds an accumulator adder of accum_bits (one LUT per bit, carry chain)
-    lut = mults * (soft + f["accum_bits"]) + st["lutram"]
+    lut = mults * (soft + f["accum_bits"]) + st["lutram"] + st["mux_lut"]
     ff = st["ff"] + mults * (a + b)  # product register per multiplier
     interval = f["sequential_calls"] * rf
     latency = interval + MULT_PIPELINE + math.ceil(math.log2(max(2, f["n_in"])))
@@ -101,10 +107,10 @@ def layer_estimate(f: dict, family: str) -> dict:
             "latency": latency, "interval": interval}
 
 
-def model_estimate(layers: list[dict], family: str) -> tuple[list[dict], dict]:
+def model_estimate(layers: list[dict], family: str, banks: int = 1) -> tuple[list[dict], dict]:
     """Per-layer estimates and their totals; latency adds up, the interval is the slowest
     layer's (hls4ml pipelines io_parallel models and DATAFLOWs io_stream ones)."""
-    per = [layer_estimate(f, family) for f in layers]
+    per = [layer_estimate(f, family, banks) for f in layers]
     tot = {k: sum(e[k] for e in per) for k in ("multipliers", "dsp", "lut", "ff", "bram18", "lutram")}
     tot["latency"] = sum(e["latency"] for e in per)
     tot["interval"] = max([e["interval"] for e in per] or [1])
@@ -141,7 +147,7 @@ def over_budget(totals: dict, budget: dict | None) -> list[str]:
     return [k for k in ("dsp", "bram18", "lut") if totals[k] > budget[k]]
 
 
-def fitting_reuse_factor(layers: list[dict], family: str, budget: dict) -> int | None:
+def fitting_reuse_factor(layers: list[dict], family: str, budget: dict, banks: int = 1) -> int | None:
     """The smallest power-of-two reuse factor, Resource strategy for every layer, whose
     estimate fits the board's DSP, BRAM18 and LUT budget (None: none does)."""
     biggest = max([f.get("n_mult_call") or 0 for f in layers] or [0])
@@ -149,7 +155,7 @@ def fitting_reuse_factor(layers: list[dict], family: str, budget: dict) -> int |
     while rf <= max(2, biggest):
         trial = [dict(f, strategy="resource", reuse_factor=min(rf, f["n_mult_call"]))
                  if f.get("n_mult_call") else f for f in layers]
-        _, tot = model_estimate(trial, family)
+        _, tot = model_estimate(trial, family, banks)
         if not over_budget(tot, budget):
             return rf
         rf *= 2

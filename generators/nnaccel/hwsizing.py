@@ -56,19 +56,20 @@ def data_port(bus_width: int, in_bits: int, out_bits: int, n_inputs: int, n_outp
             "num_write_outstanding": OUTSTANDING, "max_write_burst_length": burst_beats(bus_width, out_beats)}
 
 
-def weight_storage(hm) -> dict:
+def weight_storage(hm, banks: int = 1) -> dict:
     """{variable name: storage} for external weights. hls4ml's Resource-strategy kernels read
     `weights` one reshaped row (block_factor values) per cycle: that array is a RAM of
-    reuse_factor rows, written by the loader through a second port. Everything else (biases,
-    Latency-strategy weights) is read whole every interval: registers (complete partition)."""
+    reuse_factor rows (times `banks`: one row block per weight bank), written by the loader
+    through a second port. Everything else (biases, Latency-strategy weights) is read whole
+    every interval: registers (complete partition)."""
     out = {}
     for layer in hm.get_layers():
         strategy = str(layer.get_attr("strategy", "latency")).lower()
         rf = int(layer.get_attr("reuse_factor", 1) or 1)
         for key, var in getattr(layer, "weights", {}).items():
             if strategy == "resource" and key == "weight" and rf > 1:
-                impl = "lutram" if rf <= LUTRAM_MAX_DEPTH else "bram"
-                out[var.name] = {"kind": "ram", "type": "ram_s2p", "impl": impl, "depth": rf}
+                impl = "lutram" if rf * banks <= LUTRAM_MAX_DEPTH else "bram"
+                out[var.name] = {"kind": "ram", "type": "ram_s2p", "impl": impl, "depth": rf * banks}
             else:
                 out[var.name] = {"kind": "registers"}
     for v in hm.get_weight_variables():

@@ -1,9 +1,10 @@
-"""The fixed register map (version 2: the IP checks the image CRC, BAD_CRC): data, not code. Offsets are the same for
+"""The fixed register map (version 3: weight banks, LOAD_BANK / ACTIVE_BANK / BANKS_VALID when an IP
+has more than one; version 2 added the in-IP image CRC, BAD_CRC): data, not code. Offsets are the same for
 every model; the top pins them with `offset=` and drivers read them from the
 generated header or JSON."""
 from __future__ import annotations
 
-VERSION = 2
+VERSION = 3
 IDENT = 0x4E4E4100 | VERSION  # "NNA" + map version
 
 # name, offset, width (bits), access, description, present when (None: always)
@@ -22,7 +23,12 @@ REGISTERS = [
     ("FINGERPRINT", 0x70, 32, "r", "weight layout fingerprint the IP was built for", None),
     ("IDENT", 0x80, 32, "r", f"0x{IDENT:08X}: 'NNA' + register map version", None),
     ("SAMPLES_DONE", 0x90, 32, "r", "samples processed by the last start", None),
+    # weight banks (weight_banks > 1 only); a bank index >= weight_banks is BAD_COMMAND
+    ("LOAD_BANK", 0xA0, 32, "w", "bank a LOAD_WEIGHTS writes (its valid bit is cleared first)", "banks"),
+    ("ACTIVE_BANK", 0xA8, 32, "w", "bank a RUN uses, sampled at ap_start", "banks"),
+    ("BANKS_VALID", 0xB0, 32, "r", "bit b: bank b holds weights whose CRC matched", "banks"),
 ]
+MAX_BANKS = 8  # BANKS_VALID bits a driver reads; also the config limit
 COMMANDS = {"LOAD_WEIGHTS": 1, "RUN": 2}
 STATUS_BITS = {"WEIGHTS_VALID": 1, "WEIGHTS_EXTERNAL": 2}
 ERRORS = {
@@ -38,11 +44,11 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def build_regmap(interface: str, external: bool, in_bytes: int, out_bytes: int) -> dict:
+def build_regmap(interface: str, external: bool, in_bytes: int, out_bytes: int, banks: int = 1) -> dict:
     """The register map of one IP: the fixed registers it has, plus axi_lite buffer windows.
     Vitis HLS aligns an array window to its power-of-two size, so both windows get one
-    power-of-two region size."""
-    present = {None, interface} | ({"external"} if external else set())
+    power-of-two region size. `banks` > 1 adds the bank registers and `weight_banks`."""
+    present = {None, interface} | ({"external"} if external else set()) | ({"banks"} if banks > 1 else set())
     regs = [
         {"name": n, "offset": off, "width": w, "access": acc, "description": desc}
         for n, off, w, acc, desc, when in REGISTERS if when in present
@@ -53,4 +59,6 @@ def build_regmap(interface: str, external: bool, in_bytes: int, out_bytes: int) 
     if interface == "axi_lite":
         region = max(LITE_REGION_MIN, _pow2(in_bytes), _pow2(out_bytes))
         out.update(lite_in_offset=region, lite_out_offset=2 * region, address_range=_pow2(3 * region))
+    if banks > 1:
+        out["weight_banks"] = banks
     return out

@@ -58,7 +58,8 @@ def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int 
     part, board = description["part"], description.get("board")
     budget, budget_board, note = budget_for(board, part)
     family = dsp_family(budget, part)
-    per, totals = est.model_estimate(layers, family)
+    banks = int(description.get("weight_banks") or 1)
+    per, totals = est.model_estimate(layers, family, banks)
     buffers = m_axi_buffers_of_text(top_cpp, description["bus_width"])
     ip_total = {k: totals[k] for k in ("dsp", "lut", "ff", "lutram")}
     ip_total["bram18"] = totals["bram18"] + sum(b["bram18"] for b in buffers)
@@ -77,8 +78,10 @@ def build(layers: list[dict], description: dict, top_cpp: str, image_bytes: int 
         if image_bytes is not None else None,
         "suggested_reuse_factor": None,
     }
+    if banks > 1:
+        rep["weight_banks"] = banks
     if rep["over_budget"]:
-        rep["suggested_reuse_factor"] = est.fitting_reuse_factor(layers, family, budget)
+        rep["suggested_reuse_factor"] = est.fitting_reuse_factor(layers, family, budget, banks)
     return rep
 
 
@@ -86,7 +89,7 @@ def basis(cfg) -> dict:
     """The description keys the estimates read, before the description exists."""
     return {"top": cfg.top, "part": cfg.part, "board": cfg.board, "bus_width": cfg.bus_width,
             "clock_period": cfg.clock_period, "io_type": cfg.io_type, "interface": cfg.interface,
-            "weights": cfg.weights}
+            "weights": cfg.weights, "weight_banks": cfg.weight_banks}
 
 
 def summary_line(rep: dict) -> str:

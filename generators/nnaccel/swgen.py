@@ -75,6 +75,9 @@ def model_context(ip_dir: Path) -> dict:
     regs += [("in_buf", f"0x{lite_in:X}u" if lite_in is not None else ABSENT),
              ("out_buf", f"0x{lite_out:X}u" if lite_out is not None else ABSENT),
              ("address_range", f"0x{regmap['address_range']:X}u")]
+    banks = int(regmap.get("weight_banks") or 1)
+    regs += [(name.lower(), f"0x{offsets[name]:02X}u" if name in offsets else ABSENT)
+             for name in ("LOAD_BANK", "ACTIVE_BANK", "BANKS_VALID")]
     codes = regmap["errors"]
     table = [None] * (max(codes.values()) + 1)
     for name, code in codes.items():
@@ -93,7 +96,7 @@ def model_context(ip_dir: Path) -> dict:
         "payload_bytes": {k: enc[k]["payload_bytes"] for k in ("native", "float32")},
         "image_bytes": {k: enc[k]["image_bytes"] for k in ("native", "float32")},
         "n_values": layout["n_values"], "commands": regmap["commands"], "status_bits": regmap["status_bits"],
-        "regs": regs, "device_errors": table, "regmap_version": regmap["version"],
+        "regs": regs, "device_errors": table, "regmap_version": regmap["version"], "weight_banks": banks,
         # codes the driver acts on, by their names in regmap.json; an IP without one gets the sentinel
         "error_code": lambda name: f"{codes[name]}u" if name in codes else "NNA_CODE_ABSENT",
     }

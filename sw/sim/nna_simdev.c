@@ -24,7 +24,7 @@ enum { MM2S_DMACR = 0x00, MM2S_DMASR = 0x04, MM2S_SA = 0x18, MM2S_SA_MSB = 0x1C,
 #define DMASR_ERR_IRQ 0x4000u
 #define DMA_WINDOW 0x10000u
 
-#define N_OUTREGS 5 /* status, last_error, fingerprint, ident, samples_done (csim regs_out order) */
+#define N_OUTREGS 6 /* status, last_error, fingerprint, ident, samples_done, banks_valid (csim regs_out order) */
 
 typedef struct {
     uint8_t *data;
@@ -40,17 +40,20 @@ struct nna_sim {
     nna_sim_config_t cfg;
     void *dl;
     csim_start_fn csim;
+    nna_sim_csim_banked_fn csim_banked;
     uint8_t *ddr;
     uint64_t ddr_next;
     /* s_axilite control */
     uint32_t ap_start, ap_done, ap_idle, ap_ready, auto_restart, gie, ier, isr;
     uint32_t command, n_samples, in_addr[2], out_addr[2], w_addr[2];
+    uint32_t load_bank, active_bank;
     uint32_t outregs[N_OUTREGS], out_vld;
     uint8_t *lite_in, *lite_out;
     size_t lite_in_bytes, lite_out_bytes;
     /* the start in flight */
     int busy, computed;
     uint32_t run_command, run_n, run_in[2], run_out[2], run_w[2];
+    uint32_t run_load_bank, run_active_bank;
     uint32_t busy_ticks;
     uint32_t pending_regs[N_OUTREGS];
     /* AXI DMA and the two streams */
@@ -61,6 +64,7 @@ struct nna_sim {
     /* faults */
     int stall, stall_dma, flip_armed, force_error_armed, flip_weights_armed;
     uint32_t lose_irqs; /* completions whose interrupt is lost */
+    uint32_t write_on_start_nth, write_on_start_off, write_on_start_val; /* nth 0: not armed */
     uint64_t flip_weights_bit;
     uint32_t force_error, dma_error_bits[2]; /* [0] MM2S, [1] S2MM */
     uint64_t flip_addr;
@@ -128,6 +132,10 @@ uint64_t nna_sim_ddr_alloc(nna_sim_t *s, uint64_t size, uint64_t align) {
 static uint64_t addr64(const uint32_t a[2]) { return (uint64_t)a[1] << 32 | a[0]; }
 
 /* ---- the core ---- */
+static void accel_write(nna_sim_t *s, uint32_t off, uint32_t v);
+
+static int has_reg(uint32_t off) { return off != NNA_SIM_ABSENT && off != 0; }
+
 static void begin(nna_sim_t *s) {
     s->busy = 1;
     s->computed = 0;
@@ -137,7 +145,10 @@ static void begin(nna_sim_t *s) {
     memcpy(s->run_in, s->in_addr, sizeof s->run_in);
     memcpy(s->run_out, s->out_addr, sizeof s->run_out);
     memcpy(s->run_w, s->w_addr, sizeof s->run_w);
+    s->run_load_bank = s->load_bank;
+    s->run_active_bank = s->active_bank;
     s->counters[NNA_SIM_STARTS]++;
+    if (s->write_on_start_nth && --s->write_on_start_nth == 0) accel_write(s, s->write_on_start_off, s->write_on_start_val);
     if (s->flip_armed) {
         s->flip_armed = 0;
         nna_sim_fault_flip_ddr(s, s->flip_addr, s->flip_bit);
@@ -217,7 +228,11 @@ static int compute(nna_sim_t *s) {
         }
     }
     s->counters[NNA_SIM_CSIM_CALLS]++;
-    rc = s->csim ? s->csim(s->run_command, s->run_n, in, out, w, s->pending_regs) : -1;
+    if (has_reg(c->reg_load_bank))
+        rc = s->csim_banked ? s->csim_banked(s->run_command, s->run_n, in, out, w, s->run_load_bank,
+                                             s->run_active_bank, s->pending_regs) : -1;
+    else
+        rc = s->csim ? s->csim(s->run_command, s->run_n, in, out, w, s->pending_regs) : -1;
     if (rc != 0) {
         s->counters[NNA_SIM_CSIM_FAULTS]++;
         set_fault(s, "nnaccel_csim_start returned %d", rc);
@@ -410,10 +425,10 @@ static int in_window(uint32_t off, uint32_t base, size_t bytes) {
 
 static int out_reg_index(const nna_sim_config_t *c, uint32_t off, int *vld) {
     const uint32_t offs[N_OUTREGS] = {c->reg_status, c->reg_last_error, c->reg_fingerprint, c->reg_ident,
-                                      c->reg_samples_done};
+                                      c->reg_samples_done, c->reg_banks_valid};
     int i;
     for (i = 0; i < N_OUTREGS; i++) {
-        if (offs[i] == NNA_SIM_ABSENT) continue;
+        if (offs[i] == NNA_SIM_ABSENT || (i == N_OUTREGS - 1 && !has_reg(offs[i]))) continue;
         if (off == offs[i]) { *vld = 0; return i; }
         if (off == offs[i] + 4u) { *vld = 1; return i; }
     }
@@ -438,6 +453,8 @@ static uint32_t accel_read(nna_sim_t *s, uint32_t off) {
     if (off == c->reg_isr) return s->isr;
     if (off == c->reg_command) return s->command;
     if (off == c->reg_n_samples) return s->n_samples;
+    if (has_reg(c->reg_load_bank) && off == c->reg_load_bank) return s->load_bank;
+    if (has_reg(c->reg_active_bank) && off == c->reg_active_bank) return s->active_bank;
     if (c->reg_in_addr != NNA_SIM_ABSENT && (off == c->reg_in_addr || off == c->reg_in_addr + 4u))
         return s->in_addr[(off - c->reg_in_addr) / 4u];
     if (c->reg_out_addr != NNA_SIM_ABSENT && (off == c->reg_out_addr || off == c->reg_out_addr + 4u))
@@ -478,6 +495,10 @@ static void accel_write(nna_sim_t *s, uint32_t off, uint32_t v) {
         s->command = v;
     } else if (off == c->reg_n_samples) {
         s->n_samples = v;
+    } else if (has_reg(c->reg_load_bank) && off == c->reg_load_bank) {
+        s->load_bank = v;
+    } else if (has_reg(c->reg_active_bank) && off == c->reg_active_bank) {
+        s->active_bank = v;
     } else if (c->reg_in_addr != NNA_SIM_ABSENT && (off == c->reg_in_addr || off == c->reg_in_addr + 4u)) {
         s->in_addr[(off - c->reg_in_addr) / 4u] = v;
     } else if (c->reg_out_addr != NNA_SIM_ABSENT && (off == c->reg_out_addr || off == c->reg_out_addr + 4u)) {
@@ -569,9 +590,15 @@ void nna_sim_fault_flip_weights_on_load(nna_sim_t *s, uint64_t bit) {
     s->flip_weights_armed = 1;
 }
 void nna_sim_fault_lose_irq(nna_sim_t *s, uint32_t count) { s->lose_irqs = count; }
+void nna_sim_fault_write_on_start(nna_sim_t *s, uint32_t nth, uint32_t offset, uint32_t value) {
+    s->write_on_start_nth = nth;
+    s->write_on_start_off = offset;
+    s->write_on_start_val = value;
+}
 void nna_sim_fault_clear(nna_sim_t *s) {
     s->stall = s->stall_dma = s->flip_armed = s->force_error_armed = s->flip_weights_armed = 0;
     s->lose_irqs = 0;
+    s->write_on_start_nth = 0;
     s->dma_error_bits[0] = s->dma_error_bits[1] = 0;
     s->fault[0] = '\0';
 }
@@ -582,6 +609,7 @@ uint64_t nna_sim_counter(nna_sim_t *s, int which) {
 const char *nna_sim_last_fault(nna_sim_t *s) { return s->fault; }
 void nna_sim_set_trace(nna_sim_t *s, int on) { s->trace = on; }
 void nna_sim_set_csim(nna_sim_t *s, nna_sim_csim_fn fn) { s->csim = (csim_start_fn)fn; }
+void nna_sim_set_csim_banked(nna_sim_t *s, nna_sim_csim_banked_fn fn) { s->csim_banked = fn; }
 
 /* ---- life cycle ---- */
 nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library) {
@@ -616,6 +644,7 @@ nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library)
         free(s);
         return NULL;
     }
+    if (s->dl) *(void **)(&s->csim_banked) = dlsym(s->dl, "nnaccel_csim_start_banked"); /* NULL: one bank */
     /* page-aligned like real DDR, so bus-address alignment carries over to host pointers */
     if (posix_memalign((void **)&s->ddr, 4096, (size_t)cfg->ddr_size) == 0) memset(s->ddr, 0, (size_t)cfg->ddr_size);
     else s->ddr = NULL;

@@ -42,6 +42,10 @@ typedef struct {
     uint32_t reg_status, reg_last_error, reg_fingerprint, reg_ident, reg_samples_done;
     uint32_t reg_in_buf, reg_out_buf, address_range;
     uint64_t accel_base, dma_base, ddr_base, ddr_size;
+    /* weight banks (regmap.json, weight_banks > 1): NNA_SIM_ABSENT (or 0 from a zeroed config)
+     * when the IP has one bank. LOAD_BANK / ACTIVE_BANK are latched at ap_start like every
+     * s_axilite argument, so a write during a start takes effect at the next one. */
+    uint32_t reg_load_bank, reg_active_bank, reg_banks_valid;
 } nna_sim_config_t;
 
 typedef struct nna_sim nna_sim_t;
@@ -66,6 +70,13 @@ nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library)
 typedef int (*nna_sim_csim_fn)(uint32_t command, uint32_t n_samples, const void *in_words, void *out_words,
                                const void *weight_words, uint32_t *regs_out);
 void nna_sim_set_csim(nna_sim_t *sim, nna_sim_csim_fn fn); /* a start without one faults (code -1) */
+/* The bridge's nnaccel_csim_start_banked (IPs with weight banks): regs_out gets a sixth word,
+ * BANKS_VALID. Looked up in csim_library by nna_sim_create; set here when starts are forwarded.
+ * With bank registers configured, starts go through it. */
+typedef int (*nna_sim_csim_banked_fn)(uint32_t command, uint32_t n_samples, const void *in_words, void *out_words,
+                                      const void *weight_words, uint32_t load_bank, uint32_t active_bank,
+                                      uint32_t *regs_out);
+void nna_sim_set_csim_banked(nna_sim_t *sim, nna_sim_csim_banked_fn fn);
 const char *nna_sim_create_error(void);
 void nna_sim_destroy(nna_sim_t *sim);
 
@@ -93,6 +104,9 @@ void nna_sim_fault_flip_on_start(nna_sim_t *sim, uint64_t addr, unsigned bit);/*
 void nna_sim_fault_flip_weights_on_load(nna_sim_t *sim, uint64_t bit);
 /* The next `count` completions set ap_done in CTRL but never raise ISR / the interrupt line. */
 void nna_sim_fault_lose_irq(nna_sim_t *sim, uint32_t count);
+/* When the `nth` start from now (1: the next) has begun, write `value` to the accelerator register
+ * at `offset`, as another bus master would while that start runs (e.g. ACTIVE_BANK in mid-batch). */
+void nna_sim_fault_write_on_start(nna_sim_t *sim, uint32_t nth, uint32_t offset, uint32_t value);
 void nna_sim_fault_clear(nna_sim_t *sim);
 
 uint64_t nna_sim_counter(nna_sim_t *sim, int which);

@@ -3,6 +3,11 @@
  *
  *   nna_host CSIM_LIBRARY OP...
  *     load IMAGE            nna_load_weights (validates the image before any device access)
+ *     load-bank BANK IMAGE  nna_load_weights_bank (IPs with weight banks)
+ *     select-bank BANK      nna_select_bank
+ *     switch-on-start N BANK  fault: once the Nth start from now has begun, ACTIVE_BANK := BANK
+ *                           (another bus master writing it while a batch streams)
+ *     work-bytes BYTES      use only BYTES of the DMA work memory (fewer samples per start)
  *     predict IN OUT        raw input words file -> raw output words file (n from IN's size)
  *     predict-f32 IN OUT    float32 in, float32 out (the driver encodes / decodes)
  *     irq on|off            completion by interrupt / by polling
@@ -108,7 +113,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | irq on|off |"
                         " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
                         " force-error CODE | lose-irq N | dma-error mm2s|s2mm BITS | flip-weights BIT | status |"
-                        " trace on|off | show OUT]...\n",
+                        " trace on|off | show OUT | load-bank BANK IMAGE | select-bank BANK |"
+                        " switch-on-start N BANK | work-bytes BYTES]...\n",
                 argv[0]);
         return 2;
     }
@@ -124,7 +130,8 @@ int main(int argc, char **argv) {
     for (i = 2; i < argc;) {
         const char *op = argv[i++];
         uint64_t w0 = nna_sim_counter(hal.sim, NNA_SIM_REG_WRITES), s0 = nna_sim_counter(hal.sim, NNA_SIM_STARTS);
-        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0 || strcmp(op, "dma-error") == 0) ? 2
+        int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0 || strcmp(op, "dma-error") == 0 ||
+                    strcmp(op, "load-bank") == 0 || strcmp(op, "switch-on-start") == 0) ? 2
                    : strcmp(op, "status") == 0                                      ? 0
                                                                                     : 1;
         char extra[160] = "";
@@ -137,6 +144,21 @@ int main(int argc, char **argv) {
             void *img = read_file(argv[i], &len);
             rc = nna_load_weights(&dev, img, len);
             free(img);
+        } else if (strcmp(op, "load-bank") == 0) {
+            size_t len;
+            void *img = read_file(argv[i + 1], &len);
+            rc = nna_load_weights_bank(&dev, img, len, (uint32_t)strtoul(argv[i], NULL, 0));
+            free(img);
+        } else if (strcmp(op, "work-bytes") == 0) {
+            size_t n = (size_t)strtoull(argv[i], NULL, 0);
+            rc = n <= WORK_BYTES ? NNA_OK : NNA_ERR_ARG;
+            if (rc == NNA_OK) dev.mem.size = n;
+        } else if (strcmp(op, "select-bank") == 0) {
+            rc = nna_select_bank(&dev, (uint32_t)strtoul(argv[i], NULL, 0));
+        } else if (strcmp(op, "switch-on-start") == 0) {
+            nna_sim_fault_write_on_start(hal.sim, (uint32_t)strtoul(argv[i], NULL, 0), NNA_MODEL.regs.active_bank,
+                                         (uint32_t)strtoul(argv[i + 1], NULL, 0));
+            rc = NNA_MODEL.weight_banks > 1 ? NNA_OK : NNA_ERR_BANK;
         } else if (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0) {
             rc = predict(argv[i], argv[i + 1], op[7] == '-');
         } else if (strcmp(op, "irq") == 0) {
@@ -177,6 +199,9 @@ int main(int argc, char **argv) {
             rc = nna_read_status(&dev, &st, &le, &sd);
             snprintf(extra, sizeof extra, " status=0x%x last_error=%u samples_done=%u weights_loaded=%u",
                      (unsigned)st, (unsigned)le, (unsigned)sd, (unsigned)dev.weights_loaded);
+            if (NNA_MODEL.weight_banks > 1)
+                snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " banks_valid=0x%x active_bank=%u",
+                         (unsigned)dev.banks_valid, (unsigned)dev.active_bank);
         } else if (strcmp(op, "trace") == 0) {
             nna_sim_set_trace(hal.sim, on_off(argv[i]));
             rc = NNA_OK;

@@ -13,6 +13,10 @@
  *     nna_init(&dev, &nn_accel_model, hal, BASE, DMA_BASE, &mem);   // checks IDENT + fingerprint
  *     nna_load_weights(&dev, image, image_len);                       // validates the image first
  *     nna_predict_f32(&dev, x, y, n_samples);
+ *
+ * Weight banks (an IP with weight_banks > 1): nna_load_weights_bank writes one bank while RUNs
+ * go on using the active one; nna_select_bank makes another (validly loaded) bank active for
+ * the next batch. A batch runs entirely on the bank active when nna_predict* began.
  */
 #ifndef NNA_H_
 #define NNA_H_
@@ -27,7 +31,7 @@ extern "C" {
 #endif
 
 #define NNA_LIB_VERSION "1.0.0"
-#define NNA_REGMAP_VERSION 2u /* register map this library drives; <top>_model.h must match */
+#define NNA_REGMAP_VERSION 3u /* register map this library drives; <top>_model.h must match */
 #define NNA_IMAGE_MAGIC 0x57414E4Eu /* "NNAW" */
 #define NNA_IMAGE_VERSION 1u
 #define NNA_IMAGE_HEADER_BYTES 32u
@@ -60,6 +64,7 @@ typedef enum {
     NNA_ERR_HAL,              /* the hardware access layer failed (see its own message) */
     NNA_ERR_DEVICE_CRC,       /* the core read a payload that fails the header's CRC-32 (the image changed in
                                  memory after the host's check): the core has NO valid weights now */
+    NNA_ERR_BANK,             /* weight bank does not exist, or (nna_select_bank) holds no valid weights */
     NNA_ERR__COUNT
 } nna_status_t;
 
@@ -89,6 +94,7 @@ typedef struct {
     uint32_t status, last_error, fingerprint, ident, samples_done;
     uint32_t in_buf, out_buf; /* axi_lite register-mapped buffers */
     uint32_t address_range;
+    uint32_t load_bank, active_bank, banks_valid; /* weight banks only (NNA_REG_ABSENT with one bank) */
 } nna_regmap_t;
 
 typedef struct {
@@ -111,6 +117,7 @@ typedef struct {
     nna_regmap_t regs;
     const char *const *device_errors; /* LAST_ERROR code -> name */
     uint32_t n_device_errors;
+    uint32_t weight_banks;      /* weight sets on chip; 1: no bank registers */
 } nna_model_t;
 
 /* ---- device handle ---- */
@@ -137,6 +144,9 @@ typedef struct {
     uint32_t last_device_error;  /* LAST_ERROR of the last start */
     uint32_t last_dma_status;    /* DMASR of the channel that failed */
     uint64_t last_start_us;      /* duration of the last start: write ap_start .. done seen */
+    uint32_t active_bank;        /* weight banks: the bank the next batch runs on (nna_select_bank) */
+    uint32_t run_bank;           /* the bank the current batch / load started with (ACTIVE_BANK of every start) */
+    uint32_t banks_valid;        /* BANKS_VALID as last read: bit b = bank b holds good weights */
 } nna_dev_t;
 
 #define NNA_DEFAULT_TIMEOUT_US 1000000u
@@ -179,6 +189,13 @@ int nna_check_image(const nna_model_t *model, const void *image, size_t len);
  * reads with a wrong CRC-32 (NNA_ERR_DEVICE_CRC) leaves it with none: the core cleared WEIGHTS_VALID
  * before overwriting them, so every predict fails with NNA_ERR_NO_WEIGHTS until a load succeeds. */
 int nna_load_weights(nna_dev_t *dev, const void *image, size_t len);
+/* nna_load_weights into weight bank `bank` (NNA_ERR_BANK if the IP has no such bank). A load into a
+ * bank other than the active one leaves the active weights in use; a CRC failure the core detects
+ * (NNA_ERR_DEVICE_CRC) invalidates only `bank`. nna_load_weights loads the active bank. */
+int nna_load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank);
+/* The next batch runs on `bank`; NNA_ERR_BANK (nothing changed) unless the device's BANKS_VALID
+ * shows a good load in it. A batch already running finishes on its own bank. */
+int nna_select_bank(nna_dev_t *dev, uint32_t bank);
 
 /* Raw words in the IP's input/output word types (model->in_word / out_word), n_samples of them.
  * Batches are split to fit the work memory, the DMA length limit or lite_max_batch. */

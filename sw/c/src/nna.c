@@ -33,6 +33,7 @@ static const char *const status_names[NNA_ERR__COUNT] = {
     "hardware access layer failure",
     "the core read a weight payload that fails its CRC-32, changed in memory after the host check: "
     "the core has no valid weights now, load again",
+    "no such weight bank, or the bank holds no valid weights",
 };
 
 const char *nna_strerror(int status) {
@@ -54,6 +55,8 @@ static void wr64(nna_dev_t *d, uint32_t off, uint64_t v) {
 }
 static uint32_t drd(nna_dev_t *d, uint32_t off) { return nna_hal_read32(d->hal, d->dma_base, off); }
 static void dwr(nna_dev_t *d, uint32_t off, uint32_t v) { nna_hal_write32(d->hal, d->dma_base, off, v); }
+
+static uint32_t n_banks(const nna_model_t *m) { return m->weight_banks > 1 ? m->weight_banks : 1u; }
 
 static size_t align_up(size_t v) { return (v + ALIGN - 1u) & ~(size_t)(ALIGN - 1u); }
 static uint64_t elapsed(nna_dev_t *d, uint64_t t0) { return nna_hal_time_us(d->hal) - t0; }
@@ -143,6 +146,8 @@ static int kick(nna_dev_t *d, uint32_t command, uint32_t n_samples, uint64_t *t0
     /* an interrupt left pending by an earlier start (one that timed out, then finished) must not
      * pass for this start's completion */
     if (d->use_irq && (rd(d, r->isr) & NNA_IRQ_AP_DONE)) wr(d, r->isr, NNA_IRQ_AP_DONE);
+    /* sampled at ap_start: every start of a batch names the bank the batch began with */
+    if (n_banks(d->model) > 1) wr(d, r->active_bank, d->run_bank);
     wr(d, r->command, command);
     wr(d, r->n_samples, n_samples);
     *t0 = nna_hal_time_us(d->hal);
@@ -224,6 +229,7 @@ int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t
     /* an IP that disagrees with the header on external/embedded weights was built differently */
     if (!!(status & model->status_weights_external) != !!model->external_weights) return NNA_ERR_FINGERPRINT;
     dev->weights_loaded = (status & model->status_weights_valid) != 0;
+    if (n_banks(model) > 1) dev->banks_valid = rd(dev, model->regs.banks_valid);
     dev->last_device_error = 0;
     return NNA_OK;
 }
@@ -252,7 +258,52 @@ int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint
     return NNA_OK;
 }
 
+static int load_weights(nna_dev_t *dev, const void *image, size_t len);
+
 int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    if (n_banks(dev->model) > 1) return nna_load_weights_bank(dev, image, len, dev->active_bank);
+    return load_weights(dev, image, len);
+}
+
+int nna_load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank) {
+    const nna_model_t *m;
+    int rc;
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    m = dev->model;
+    if (bank >= n_banks(m)) return NNA_ERR_BANK;
+    if (n_banks(m) == 1) return load_weights(dev, image, len);
+    rc = nna_check_image(m, image, len); /* before the first device access, like nna_load_weights */
+    if (rc != NNA_OK) return rc;
+    wr(dev, m->regs.load_bank, bank);
+    dev->run_bank = dev->active_bank;
+    rc = load_weights(dev, image, len);
+    /* STATUS speaks of the active bank: the bank's own bit says what this load left */
+    if (rc == NNA_OK || rc == NNA_ERR_DEVICE || rc == NNA_ERR_DEVICE_CRC)
+        dev->banks_valid = rd(dev, m->regs.banks_valid);
+    else /* timeout / busy: the load may have been half done, whatever BANKS_VALID said before */
+        dev->banks_valid &= ~(1u << bank);
+    dev->weights_loaded = (dev->banks_valid >> dev->active_bank) & 1u;
+    if (rc == NNA_ERR_DEVICE && dev->last_device_error == 0) /* load_weights judged by STATUS */
+        rc = (dev->banks_valid >> bank) & 1u ? NNA_OK : NNA_ERR_DEVICE;
+    return rc;
+}
+
+int nna_select_bank(nna_dev_t *dev, uint32_t bank) {
+    const nna_model_t *m;
+    if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
+    m = dev->model;
+    if (bank >= n_banks(m)) return NNA_ERR_BANK;
+    if (n_banks(m) == 1) return dev->weights_loaded || !m->external_weights ? NNA_OK : NNA_ERR_BANK;
+    dev->banks_valid = rd(dev, m->regs.banks_valid);
+    if (!((dev->banks_valid >> bank) & 1u)) return NNA_ERR_BANK;
+    dev->active_bank = bank;
+    wr(dev, m->regs.active_bank, bank);
+    dev->weights_loaded = 1;
+    return NNA_OK;
+}
+
+static int load_weights(nna_dev_t *dev, const void *image, size_t len) {
     const nna_model_t *m;
     uint64_t bus = 0;
     size_t total;
@@ -406,6 +457,7 @@ static int predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_
     if (d == NULL || d->model == NULL || (n && (in == NULL || out == NULL))) return NNA_ERR_ARG;
     m = d->model;
     if (m->external_weights && !d->weights_loaded) return NNA_ERR_NO_WEIGHTS;
+    d->run_bank = d->active_bank; /* the whole batch runs on this bank */
     cap = samples_per_start(d);
     if (n && cap == 0) return NNA_ERR_MEM_SMALL;
     in_stride = (size_t)m->n_inputs * (in_f32 ? 4u : m->in_word.bytes);

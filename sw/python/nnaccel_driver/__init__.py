@@ -7,13 +7,13 @@
 """
 from .core import Accelerator, Buffer
 from .description import Description, Word, load as load_description
-from .errors import (AccelTimeoutError, BusyError, CsimCrashed, DeviceError, DeviceNoWeightsError, DmaError,
+from .errors import (AccelTimeoutError, BankError, BusyError, CsimCrashed, DeviceError, DeviceNoWeightsError, DmaError,
                      DriverError, IdentError, ImageError, InputShapeError, NoWeightsError, WeightsCrcError)
 from .image import check_image
 from .words import decode, encode
 
 __version__ = "0.1.0"
-__all__ = ["Accelerator", "Buffer", "Description", "Word", "load_description", "AccelTimeoutError", "BusyError",
+__all__ = ["Accelerator", "Buffer", "Description", "Word", "load_description", "AccelTimeoutError", "BankError", "BusyError",
            "CsimCrashed", "DeviceError", "DeviceNoWeightsError", "DmaError", "DriverError", "IdentError", "ImageError",
            "InputShapeError", "NoWeightsError", "WeightsCrcError", "check_image",
            "encode", "decode"]

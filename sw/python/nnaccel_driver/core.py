@@ -14,7 +14,7 @@ import numpy as np
 
 from . import words
 from .description import Description
-from .errors import (AccelTimeoutError, BusyError, DeviceError, DeviceNoWeightsError, DmaError, DriverError,
+from .errors import (AccelTimeoutError, BankError, BusyError, DeviceError, DeviceNoWeightsError, DmaError, DriverError,
                      IdentError, ImageError, InputShapeError, NoWeightsError, WeightsCrcError)
 from .image import check_image
 
@@ -125,6 +125,10 @@ class Accelerator:
         self._work: Buffer | None = None
         self.weights_loaded = False
         self.last_start_seconds = 0.0
+        # weight banks (desc.weight_banks > 1): the bank RUNs use, and the device's BANKS_VALID as last read
+        self.active_bank = 0
+        self.banks_valid = 0
+        self._batch_bank: int | None = None  # the bank of the batch being run: every start of it uses this one
         if desc.interface != "axi_lite" and allocate is None:
             raise DriverError(f"{desc.interface}: the driver needs DMA-able memory (an allocator)")
         if desc.interface == "axi_stream" and dma is None:
@@ -167,6 +171,8 @@ class Accelerator:
 
     def _kick(self, command: int, n_samples: int) -> float:
         self._wait_idle()
+        if self.desc.weight_banks > 1:  # sampled at ap_start: a batch's starts all name its bank
+            self._wr("ACTIVE_BANK", self.active_bank if self._batch_bank is None else self._batch_bank)
         self._wr("COMMAND", command)
         self._wr("N_SAMPLES", n_samples)
         t0 = time.monotonic()
@@ -232,11 +238,16 @@ class Accelerator:
             raise IdentError(f"{d.top}: the IP's weights are {'external' if not d.external else 'embedded'}, "
                              "the description says otherwise")
         self.weights_loaded = bool(status & d.status_bits["WEIGHTS_VALID"])
+        if d.weight_banks > 1:
+            self.banks_valid = self._rd("BANKS_VALID")
         return {"ident": ident, "fingerprint": fp, "status": status}
 
     def status(self) -> dict:
-        return {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
-                "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
+        out = {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
+               "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
+        if self.desc.weight_banks > 1:
+            out.update(BANKS_VALID=self._rd("BANKS_VALID"), active_bank=self.active_bank)
+        return out
 
     # ---- memory ----
     def _work_buffer(self, nbytes: int) -> Buffer:
@@ -249,9 +260,42 @@ class Accelerator:
         return self._work
 
     # ---- weights ----
-    def load_weights(self, image=None) -> None:
+    def _check_bank(self, bank: int, what: str) -> int:
+        n = self.desc.weight_banks
+        if isinstance(bank, bool) or not isinstance(bank, (int, np.integer)) or not 0 <= bank < n:
+            raise BankError(f"{what}: bank {bank!r} does not exist; this IP has {n} weight bank"
+                            f"{'s' if n > 1 else ''} (0..{n - 1})", bank, self.banks_valid)
+        return int(bank)
+
+    def select_bank(self, bank: int) -> None:
+        """Make `bank` the one every later predict uses (weight_banks > 1). A batch already running
+        finishes on the bank it started with. Refused (BankError) unless the device's BANKS_VALID
+        shows a good load in that bank."""
+        bank = self._check_bank(bank, "select_bank")
+        if self.desc.weight_banks == 1:  # the only bank: nothing to switch, but the same refusal
+            if not self.weights_loaded:
+                raise BankError("select_bank: bank 0 holds no valid weights; load_weights() first", 0, 0)
+            return
+        self.banks_valid = self._rd("BANKS_VALID")
+        if not self.banks_valid >> bank & 1:
+            raise BankError(f"select_bank: bank {bank} holds no valid weights (BANKS_VALID 0x{self.banks_valid:X}); "
+                            f"load_weights(image, bank={bank}) first", bank, self.banks_valid)
+        self.active_bank = bank
+        self._wr("ACTIVE_BANK", bank)
+        self.weights_loaded = True
+
+    def load_weights(self, image=None, bank: int | None = None) -> None:
         """Load a weight image (bytes, a path, or None for the IP's own weights.bin). The image
-        is checked completely (header, layout fingerprint, lengths, CRC-32) before any device access."""
+        is checked completely (header, layout fingerprint, lengths, CRC-32) before any device access.
+        `bank` (IPs with weight banks): the bank to write, default the active one; loading another
+        bank leaves the active bank's weights in use."""
+        if self.desc.weight_banks > 1:
+            return self._load_bank(image, self.active_bank if bank is None else bank)
+        if bank not in (None, 0):
+            self._check_bank(bank, "load_weights")
+        self._load_image(image)
+
+    def _load_image(self, image, bank: int | None = None) -> None:
         if image is None:
             if self.desc.default_image is None:
                 raise ImageError("load_weights: give an image; this description has no weights.bin")
@@ -266,6 +310,8 @@ class Accelerator:
         buf = self._work_buffer(total)
         buf.array[:total] = np.frombuffer(image, dtype=np.uint8, count=total)
         buf.flush()
+        if bank is not None:  # only now: a refused image writes nothing to the device
+            self._wr("LOAD_BANK", bank)
         self._wr64("WEIGHTS_ADDR", buf.device_address)
         valid = self.desc.status_bits["WEIGHTS_VALID"]
         try:
@@ -280,9 +326,33 @@ class Accelerator:
         except DriverError:
             self.weights_loaded = False  # timeout / busy: the load may have been half done
             raise
+        if self.desc.weight_banks > 1:
+            return  # STATUS speaks of the active bank; _load_bank reads BANKS_VALID
         self.weights_loaded = bool(self._rd("STATUS") & valid)
         if not self.weights_loaded:
             raise DeviceError("load_weights: STATUS does not show valid weights after the load", 0, "OK")
+
+    def _load_bank(self, image, bank: int) -> None:
+        bank = self._check_bank(bank, "load_weights")
+        try:
+            self._load_image(image, bank)
+        except WeightsCrcError as e:  # only that bank lost its weights
+            self._after_bank_load()
+            raise WeightsCrcError(f"{e}; bank {bank} only, the other banks are unchanged", e.code, e.name) from None
+        except DeviceError:  # a refused header: the bank keeps what it had
+            self._after_bank_load()
+            raise
+        except DriverError:  # timeout / busy: the load may have been half done
+            self.banks_valid &= ~(1 << bank)
+            self.weights_loaded = bool(self.banks_valid >> self.active_bank & 1)
+            raise
+        self._after_bank_load()
+        if not self.banks_valid >> bank & 1:
+            raise DeviceError(f"load_weights: BANKS_VALID does not show bank {bank} after the load", 0, "OK")
+
+    def _after_bank_load(self) -> None:
+        self.banks_valid = self._rd("BANKS_VALID")
+        self.weights_loaded = bool(self.banks_valid >> self.active_bank & 1)
 
     # ---- inference ----
     def _check_input(self, x) -> np.ndarray:
@@ -328,21 +398,31 @@ class Accelerator:
         Other coroutines run while the core works; the timeout bounds every wait."""
         in_words = self._in_words(x, raw)
         out = self._new_outputs(len(in_words))
+        bank = self.active_bank  # the whole batch runs on it, whatever select_bank does meanwhile
         for i, k in self._chunks(len(in_words)):
             if self.irq is not None:  # ap_done raises the interrupt; a stale status bit must not
                 self._wr("GIE", 1)
                 self._wr("IER", IRQ_AP_DONE)
                 self._wr("ISR", self._rd("ISR"))
-            pending = self._submit(in_words[i:i + k], k)
+            self._batch_bank = bank
+            try:
+                pending = self._submit(in_words[i:i + k], k)
+            finally:
+                self._batch_bank = None
             pending["done"] = await self._wait_done_async(pending["t0"], "predict")
             out[i:i + k] = self._complete(pending)
         return self._outputs(out, raw)
 
     def predict_words(self, in_words: np.ndarray) -> np.ndarray:
-        """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints."""
+        """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints.
+        The whole batch runs on the bank that was active when it began."""
         out = self._new_outputs(len(in_words))
-        for i, k in self._chunks(len(in_words)):
-            out[i:i + k] = self._complete(self._submit(in_words[i:i + k], k))
+        self._batch_bank = self.active_bank
+        try:
+            for i, k in self._chunks(len(in_words)):
+                out[i:i + k] = self._complete(self._submit(in_words[i:i + k], k))
+        finally:
+            self._batch_bank = None
         return out
 
     def _new_outputs(self, n: int) -> np.ndarray:

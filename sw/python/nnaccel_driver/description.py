@@ -66,6 +66,7 @@ class Description:
     payload_bytes: dict         # encoding name -> payload bytes
     n_values: int
     default_image: Path | None = field(default=None, compare=False)
+    weight_banks: int = 1       # weight sets the IP holds (LOAD_BANK / ACTIVE_BANK / BANKS_VALID when > 1)
 
     def error_name(self, code: int) -> str:
         return next((n for n, c in self.errors.items() if c == code), f"UNKNOWN({code})")
@@ -86,6 +87,7 @@ def from_dicts(desc: dict, regmap: dict, layout: dict, ip_dir: Path | None = Non
         payload_bytes={k: int(v["payload_bytes"]) for k, v in layout["encodings"].items()},
         n_values=int(layout["n_values"]),
         default_image=(Path(ip_dir) / image) if (ip_dir is not None and image) else None,
+        weight_banks=int(desc.get("weight_banks") or 1),
     )
 
 

@@ -37,6 +37,16 @@ class WeightsCrcError(DeviceError):
     before overwriting its weights, so it now has none: load a good image before the next predict."""
 
 
+class BankError(DriverError, ValueError):
+    """A weight bank the IP does not have, or (select_bank) one without valid weights: nothing was
+    changed. `bank` is the index asked for, `banks_valid` the device's BANKS_VALID mask."""
+
+    def __init__(self, message: str, bank: int, banks_valid: int):
+        super().__init__(message)
+        self.bank = bank
+        self.banks_valid = banks_valid
+
+
 class DmaError(DriverError):
     """The AXI DMA reported an error (DMASR error bits)."""
 

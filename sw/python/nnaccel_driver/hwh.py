@@ -18,6 +18,7 @@ HLS_REGISTER = {
     "CTRL": "CTRL", "COMMAND": "command", "N_SAMPLES": "n_samples", "IN_ADDR": "in_data_1",
     "OUT_ADDR": "out_data_1", "WEIGHTS_ADDR": "weights_1", "STATUS": "status", "LAST_ERROR": "last_error",
     "FINGERPRINT": "fingerprint", "IDENT": "ident", "SAMPLES_DONE": "samples_done",
+    "LOAD_BANK": "load_bank", "ACTIVE_BANK": "active_bank", "BANKS_VALID": "banks_valid",
 }
 
 

@@ -206,8 +206,11 @@ class NnAccelIP(DefaultIP):
         return self._acc
 
     # ---- use ----
-    def load_weights(self, image=None) -> None:
-        self.accelerator.load_weights(image)
+    def load_weights(self, image=None, bank: int | None = None) -> None:
+        self.accelerator.load_weights(image, bank=bank)
+
+    def select_bank(self, bank: int) -> None:
+        self.accelerator.select_bank(bank)
 
     def predict(self, x, raw: bool = False) -> np.ndarray:
         return self.accelerator.predict(x, raw=raw)

@@ -54,12 +54,14 @@ _REG_FIELDS = {"reg_ctrl": "CTRL", "reg_gie": "GIE", "reg_ier": "IER", "reg_isr"
                "reg_n_samples": "N_SAMPLES", "reg_in_addr": "IN_ADDR", "reg_out_addr": "OUT_ADDR",
                "reg_weights_addr": "WEIGHTS_ADDR", "reg_status": "STATUS", "reg_last_error": "LAST_ERROR",
                "reg_fingerprint": "FINGERPRINT", "reg_ident": "IDENT", "reg_samples_done": "SAMPLES_DONE"}
+_BANK_FIELDS = {"reg_load_bank": "LOAD_BANK", "reg_active_bank": "ACTIVE_BANK", "reg_banks_valid": "BANKS_VALID"}
 
 
 class SimConfig(ctypes.Structure):
     """Mirror of nna_sim_config_t (sw/sim/nna_simdev.h)."""
     _fields_ = [(n, ctypes.c_uint32) for n in _U32_FIELDS] + [
-        (n, ctypes.c_uint64) for n in ("accel_base", "dma_base", "ddr_base", "ddr_size")]
+        (n, ctypes.c_uint64) for n in ("accel_base", "dma_base", "ddr_base", "ddr_size")] + [
+        (n, ctypes.c_uint32) for n in _BANK_FIELDS]
 
 
 def _cache_dir() -> Path:
@@ -114,6 +116,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         "nna_sim_fault_flip_on_start": ([P, U64, ctypes.c_uint], None),
         "nna_sim_fault_flip_weights_on_load": ([P, U64], None),
         "nna_sim_fault_lose_irq": ([P, U32], None),
+        "nna_sim_fault_write_on_start": ([P, U32, U32, U32], None),
+        "nna_sim_set_csim_banked": ([P, P], None),
         "nna_sim_fault_clear": ([P], None),
         "nna_sim_counter": ([P, I], U64),
         "nna_sim_last_fault": ([P], ctypes.c_char_p),
@@ -136,7 +140,7 @@ def sim_config(desc: description_mod.Description, dma_length_bits: int = 14, lat
     c.latency_ticks, c.dma_length_bits = latency_ticks, dma_length_bits
     c.cmd_load_weights, c.cmd_run = desc.commands["LOAD_WEIGHTS"], desc.commands["RUN"]
     c.status_weights_valid = desc.status_bits["WEIGHTS_VALID"]
-    for fieldname, reg in _REG_FIELDS.items():
+    for fieldname, reg in (_REG_FIELDS | _BANK_FIELDS).items():
         setattr(c, fieldname, desc.regs.get(reg, ABSENT))
     c.reg_in_buf = ABSENT if desc.lite_in_offset is None else desc.lite_in_offset
     c.reg_out_buf = ABSENT if desc.lite_out_offset is None else desc.lite_out_offset
@@ -147,6 +151,8 @@ def sim_config(desc: description_mod.Description, dma_length_bits: int = 14, lat
 
 CSIM_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32))
+CSIM_BANKED_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32))
 MAX_IMAGE = 32 + (64 << 20)  # what the device reads through the weights port at most (nna_simdev.c)
 
 
@@ -166,6 +172,9 @@ class IsolatedCsim:
         self.image: bytes | None = None
         self.crash: Exception | None = None
         self.callback = CSIM_FN(self._start)  # referenced here: C holds only the pointer
+        self.banked_callback = CSIM_BANKED_FN(self._start_banked)
+        self.bank_images: dict[int, bytes] = {}  # bank -> its last good image, replayed into a restarted worker
+        self.banks_state = None  # token of what the worker holds (worker.state is it while nothing restarted)
         self.worker.ensure(self.timeout)  # now, not inside the driver's first (timed) start
 
     def _start(self, command, n, in_ptr, out_ptr, w_ptr, regs_ptr) -> int:
@@ -196,6 +205,41 @@ class IsolatedCsim:
             self.crash = e
             return -2
 
+    def _start_banked(self, command, n, in_ptr, out_ptr, w_ptr, load_bank, active_bank, regs_ptr) -> int:
+        """A start of an IP with weight banks: the bank registers go along with it."""
+        d, csim = self.desc, self._csim
+        load = csim.COMMANDS["LOAD_WEIGHTS"]
+        try:
+            in_words = ctypes.string_at(in_ptr, n * d.n_inputs * d.in_word.bytes) if in_ptr else None
+            out_size = n * d.n_outputs * d.out_word.bytes if out_ptr else 0
+            weights = None
+            if w_ptr:
+                payload = int.from_bytes(ctypes.string_at(w_ptr + 16, 4), "little")
+                weights = ctypes.string_at(w_ptr, min(MAX_IMAGE, 32 + payload))
+            self.worker.ensure(self.timeout)
+            if self.worker.state is not self.banks_state:  # a restarted worker: put every good bank back
+                for bank, image in sorted(self.bank_images.items()):
+                    self.worker.request(csim.start_request_banked(load, 0, None, 0, image, bank, active_bank),
+                                        self.timeout, f"loading the weights of bank {bank}")
+            reply = self.worker.request(
+                csim.start_request_banked(command, n, in_words, out_size, weights, load_bank, active_bank),
+                self.timeout * max(1.0, n / 1000), f"a start of {n} samples")
+            rc, regs, out = csim.start_result_banked(reply)
+            if command & load and load_bank < d.weight_banks:
+                if not regs["BANKS_VALID"] >> load_bank & 1:
+                    self.bank_images.pop(load_bank, None)
+                elif regs["LAST_ERROR"] == csim.ERRORS["OK"]:
+                    self.bank_images[load_bank] = weights
+            self.banks_state = self.worker.state = object()
+            if out_ptr and out:
+                ctypes.memmove(out_ptr, out, len(out))
+            for i, v in enumerate(regs.values()):
+                regs_ptr[i] = v
+            return rc
+        except Exception as e:  # nothing may propagate into C; the bus access that started it raises
+            self.crash = e
+            return -2
+
     def raise_crash(self) -> None:
         if self.crash is not None:
             e, self.crash = self.crash, None
@@ -215,6 +259,7 @@ class SimDevice:
         self.desc = desc
         self._tmp = None
         self._iso = None
+        self._start_hook = None
         csim_library = Path(csim_library)
         if isolated is None:
             try:
@@ -229,6 +274,7 @@ class SimDevice:
             self._h = self._lib.nna_sim_create(ctypes.byref(self.config), None)
             if self._h:
                 self._lib.nna_sim_set_csim(self._h, ctypes.cast(self._iso.callback, ctypes.c_void_p))
+                self._lib.nna_sim_set_csim_banked(self._h, ctypes.cast(self._iso.banked_callback, ctypes.c_void_p))
         else:
             if private:  # own copy: dlopen shares one handle (and the weight storage) per path
                 self._tmp = tempfile.TemporaryDirectory(prefix="nnaccel-sim-")
@@ -250,6 +296,12 @@ class SimDevice:
 
     def write32(self, addr: int, value: int) -> None:
         self._after(self._lib.nna_sim_write32(self._h, addr, value))
+        hook = self._start_hook
+        if hook is not None and addr == ACCEL_BASE + self.desc.regs["CTRL"] and value & 1:
+            hook[0] -= 1
+            if hook[0] == 0:  # the start has begun (its registers are latched) and runs
+                self._start_hook = None
+                hook[1]()
 
     def irq(self) -> bool:
         return self._after(bool(self._lib.nna_sim_irq(self._h)))
@@ -297,7 +349,18 @@ class SimDevice:
         """The next `count` completions set ap_done but never raise the interrupt."""
         self._lib.nna_sim_fault_lose_irq(self._h, count)
 
+    def write_on_start(self, nth: int, register: str, value: int) -> None:
+        """Once the `nth` start from now has begun, the device's register `register` gets `value`,
+        as if another bus master wrote it while that start runs."""
+        self._lib.nna_sim_fault_write_on_start(self._h, nth, self.desc.regs[register], value)
+
+    def call_on_start(self, nth: int, fn) -> None:
+        """Call fn() right after the driver's write that begins the `nth` start from now, while
+        that start runs (e.g. acc.select_bank in the middle of a batch of several starts)."""
+        self._start_hook = [nth, fn]
+
     def clear_faults(self) -> None:
+        self._start_hook = None
         self._lib.nna_sim_fault_clear(self._h)
 
     def counters(self) -> dict:

@@ -68,6 +68,11 @@ void nna_hal_sim_config(nna_sim_config_t *c, const nna_model_t *m) {
     c->reg_in_buf = r->in_buf;
     c->reg_out_buf = r->out_buf;
     c->address_range = r->address_range;
+    if (m->weight_banks > 1) {
+        c->reg_load_bank = r->load_bank;
+        c->reg_active_bank = r->active_bank;
+        c->reg_banks_valid = r->banks_valid;
+    }
     c->accel_base = NNA_SIM_ACCEL_BASE;
     c->dma_base = NNA_SIM_DMA_BASE;
     c->ddr_base = NNA_SIM_DDR_BASE;
