@@ -79,7 +79,7 @@ def doc_registers(interface: str, external: bool) -> dict:
 
 def test_documented_tables_are_complete():
     d = DOCMAP
-    assert d["version"] == 2 and d["ident"] == 0x4E4E4100 | d["version"], "IDENT is 'NNA' + map version"
+    assert d["version"] == 3 and d["ident"] == 0x4E4E4100 | d["version"], "IDENT is 'NNA' + map version"
     assert len(d["regs"]) == 16
     fixed = [r["offset"] for r in d["regs"].values() if isinstance(r["offset"], int)]
     assert len(fixed) == len(set(fixed)) == 14

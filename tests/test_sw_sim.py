@@ -45,7 +45,7 @@ def test_register_semantics(root):
     done_reads = [v for v in seen if v & 0x2]
     assert len(done_reads) == 1, "ap_done is cleared by the read that returns it"
     assert done_reads[0] & 0x8 and done_reads[0] & 0x4 and not done_reads[0] & 0x1
-    assert rd(IDENT) == 0x4E4E4102, "IDENT of register map version 2 (docs/contracts.md)"
+    assert rd(IDENT) == 0x4E4E4103, "IDENT of register map version 3 (docs/contracts.md)"
     assert rd(IDENT + 4) == 1 and rd(IDENT + 4) == 0, "_ap_vld is clear on read"
     assert rd(0x60) == 6, "COMMAND 0 answers BAD_COMMAND"
 

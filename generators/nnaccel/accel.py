@@ -99,14 +99,18 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
         # refuse before the seconds of compiling a reference the board could never hold
         rpt.guard(rpt.build(facts, rpt.basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
 
-        in_port = hls.data_port(hm.get_input_variables()[0])
-        out_port = hls.data_port(hm.get_output_variables()[0])
+        in_ports = hls.data_ports(hm.get_input_variables())
+        out_ports = hls.data_ports(hm.get_output_variables())
+        # several tensors travel (and are stored as test vectors) end to end per sample
+        in_port, out_port = hls.concatenated(in_ports, "inputs"), hls.concatenated(out_ports, "outputs")
+        multi_io = len(in_ports) > 1 or len(out_ports) > 1
         x = tb_inputs(cfg, in_port.shape) if cfg.tb_samples > 0 else None
         labels = tb_labels(cfg, len(x)) if x is not None else None
         verify = limits.refuse_unsupported(hm, cfg.io_type)
         expected = None
         if x is not None and reference:
-            keras_model = hls.load_keras(cfg.model) if cfg.model.suffix.lower() != ".json" else None
+            # the Keras plausibility check feeds one input array: single-tensor models only
+            keras_model = hls.load_keras(cfg.model) if cfg.model.suffix.lower() != ".json" and not multi_io else None
             with progress.step(log, f"compiling hls4ml's reference model for {len(x)} test vectors"):
                 expected = reference_outputs(hm, x, cfg.model.name, prj / "firmware", verify, keras_model)
             expected = expected.reshape(len(x), -1)
@@ -125,9 +129,10 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
                                   f"({v['hls_type']}); use a wider bus")
 
         in_word, out_word = word_info(cfg.input_type), word_info(cfg.output_type)
-        in_bytes = cfg.lite_max_batch * in_port.size * in_word["bytes"]
-        out_bytes = cfg.lite_max_batch * out_port.size * out_word["bytes"]
-        regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes)
+        in_bytes = [cfg.lite_max_batch * p.size * in_word["bytes"] for p in in_ports]
+        out_bytes = [cfg.lite_max_batch * p.size * out_word["bytes"] for p in out_ports]
+        regs = rm.build_regmap(cfg.interface, cfg.external, *((in_bytes, out_bytes) if multi_io
+                                                              else (in_bytes[0], out_bytes[0])))
 
         hls_dir = stage / "hls"
         copy_tree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
@@ -143,7 +148,10 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
             report["image"] = img_report
 
         description = describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference)
+        if multi_io:
+            description.update(tensors_description(in_ports, out_ports, in_word, out_word, regs, cfg.interface))
         ctx = template_context(cfg, description, layout, regs, in_port, out_port, hm)
+        ctx.update(multi_io_context(cfg, description, hm, in_ports, out_ports, regs))
         render.write(hls_dir / f"{cfg.top}.h", "ip/top.h.j2", **ctx)
         render.write(hls_dir / f"{cfg.top}.cpp", "ip/top.cpp.j2", **ctx)
         render.write(hls_dir / "build_hls.tcl", "ip/build_hls.tcl.j2", **ctx)
@@ -196,6 +204,74 @@ def describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference:
         "config": cfg.to_dict(),
     }
     return d
+
+
+def tensors_description(in_ports, out_ports, in_word, out_word, regs, interface) -> dict:
+    """The `inputs`/`outputs` lists of a multi-input/multi-output model's description: each
+    tensor's name, shape, value count, data word, bytes per sample and where its data goes (its
+    address register, axi_lite window or place on the concatenated stream). Single-tensor models
+    have no such lists (their description is what it always was)."""
+    reg_names = {r["name"] for r in regs["registers"]}
+
+    def entries(ports, word, side):
+        out, at = [], 0
+        for i, p in enumerate(ports):
+            e = {"name": p.name, "shape": list(p.shape), "n_values": p.size, "word": word["type"],
+                 "bytes": p.size * word["bytes"], "stream_offset": at}
+            if interface == "axi_master":
+                e["register"] = f"{side}_ADDR" if i == 0 else f"{side}_ADDR_{i}"
+                assert e["register"] in reg_names
+            if interface == "axi_lite":
+                e["lite_offset"] = regs[f"lite_{side.lower()}_offsets"][i]
+            out.append(e)
+            at += p.size
+        return out
+
+    return {"inputs": entries(in_ports, in_word, "IN"), "outputs": entries(out_ports, out_word, "OUT")}
+
+
+def multi_io_context(cfg, description, hm, in_ports, out_ports, regs) -> dict:
+    """What top.cpp.j2's per-tensor blocks need; `multi_io` False keeps a single-tensor IP's text as it was."""
+    multi = "inputs" in description
+    if not multi:
+        return {"multi_io": False, "in_tensors": [], "out_tensors": [], "extra_ports": [], "extra_args": "",
+                "extra_tensors": []}
+    reg = {r["name"]: "0x%02X" % r["offset"] for r in regs["registers"]}
+
+    def tensors(variables, ports, word, side):
+        out, at = [], 0
+        for i, (v, p) in enumerate(zip(variables, ports)):
+            t = {"index": i, "side": side.lower(), "var": v.name, "offset": at, "type": v.type.name, "size": p.size, "pack": _pack_size(v.type),
+                 "arg": ("in_data" if side == "IN" else "out_data") + (f"_{i}" if i else ""),
+                 "buf": ("in_buf" if side == "IN" else "out_buf") + (f"_{i}" if i else ""),
+                 "lite_regs": -(-cfg.lite_max_batch * p.size * word["bytes"] // 4)}
+            if cfg.interface == "axi_master":
+                t["reg"] = reg[description["inputs" if side == "IN" else "outputs"][i]["register"]]
+            if cfg.interface == "axi_lite":
+                t["lite_offset"] = "0x%X" % regs[f"lite_{side.lower()}_offsets"][i]
+            out.append(t)
+            at += p.size
+        return out
+
+    ins = tensors(hm.get_input_variables(), in_ports, description["input_word"], "IN")
+    outs = tensors(hm.get_output_variables(), out_ports, description["output_word"], "OUT")
+    extra = ins[1:] + outs[1:]
+    if cfg.interface == "axi_master":
+        extra_ports = [f"const {cfg.top}_in_t *{t['arg']}" if t["side"] == "in" else f"{cfg.top}_out_t *{t['arg']}"
+                       for t in extra]
+    elif cfg.interface == "axi_lite":
+        extra_ports = [("const " if t["side"] == "in" else "") + f"ap_uint<32> {t['buf']}[{t['lite_regs']}]"
+                       for t in extra]
+    else:  # one stream carries every tensor
+        extra = extra_ports = []
+    return {"multi_io": True, "in_tensors": ins, "out_tensors": outs, "extra_ports": extra_ports,
+            "extra_args": "".join(", " + (t["arg"] if cfg.interface == "axi_master" else t["buf"]) for t in extra),
+            "extra_tensors": extra,
+            # tensor 0's windows keep the names and offsets of a single-tensor IP's
+            "lite_in_regs": ins[0]["lite_regs"], "lite_out_regs": outs[0]["lite_regs"],
+            "data_port": hwsizing.data_port(cfg.bus_width, description["input_word"]["bits"],
+                                            description["output_word"]["bits"], max(p.size for p in in_ports),
+                                            max(p.size for p in out_ports))}
 
 
 def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> dict:
