@@ -210,7 +210,7 @@ def _fill(stage: Path, build: dict, build_dir: Path, log) -> dict:
                                                                         for a in readme_accels]})
     (stage / "README.md").write_text(render.render(
         "bundle/README.md.j2", version=__version__, design=design, board=build["board"], build_dir=build_dir,
-        wheel=wheel.name, accels=readme_accels))
+        wheel=wheel.name, accels=readme_accels, example_input=build["accels"][0]["zeros"]))
     files = sorted(p for p in stage.rglob("*") if p.is_file())
     manifest = {"nnaccel_bundle": 1, "nnaccel_version": __version__, "design": design, "board": build["board"],
                 "accelerators": readme_accels, "wheel": wheel.name,
