@@ -333,3 +333,49 @@ def test_c_driver_on_the_simulated_device(multi_models, ip_root, ref_root, tmp_p
         for how in ("rows", "tensors"):
             got = np.fromfile(y(f"{tag}_{how}"), "<f4").reshape(N, -1)
             assert np.array_equal(got, want), (tag, how)
+
+
+@pytest.mark.parametrize("interface", ["axi_master", "axi_lite", "axi_stream"])
+def test_multi_io_c_paths_under_sanitizers(multi_models, ip_root, tmp_path, interface):
+    """The multi-tensor C++ bridge and top, the C driver's per-tensor paths and the simulated
+    device's gather/scatter, built with -fsanitize=address,undefined: no report, and the bits of
+    the normal C-simulation build, through both C entry points (9 samples: two axi_lite batches)."""
+    import os
+    import subprocess
+    import sys
+
+    from nnaccel.csim import CXXFLAGS, compile_command, open_csim
+    from swtest import SW
+    from test_sanitizers import REPORT, SANITIZE, THIRD_PARTY
+
+    ip = multi_ip(multi_models, ip_root, "reused", interface)
+    build = tmp_path / "build"
+    build.mkdir()
+    lib = build / "csim-asan.so"
+    proc = subprocess.run(compile_command(ip, lib, [f for f in CXXFLAGS if f != "-O2"] + ["-O1", *SANITIZE]),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cflags = "-std=c99 -O1 -Wall -Wextra " + " ".join(SANITIZE)
+    proc = subprocess.run(["make", "-s", "-C", str(SW), "host", f"IP={ip}", f"BUILD={build}", f"CFLAGS={cflags}",
+                           "HEADER_FLAGS=--no-keras", f"PY={sys.executable}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    desc = json.loads((ip / "nnaccel.json").read_text())
+    xs = [x[:9] for x in inputs_for(desc, seed=9)]
+    rows = np.concatenate([x.reshape(9, -1) for x in xs], axis=1).astype("<f4")
+    rows.tofile(tmp_path / "x.f32")
+    (tmp_path / "ubsan.supp").write_text("\n".join(THIRD_PARTY) + "\n")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99",
+               UBSAN_OPTIONS=f"print_stacktrace=1:suppressions={tmp_path / 'ubsan.supp'}")
+    proc = subprocess.run([str(build / "nna_host"), str(lib), "load", str(ip / "weights.bin"),
+                           "predict-f32", str(tmp_path / "x.f32"), str(tmp_path / "y_rows.f32"),
+                           "predict-tensors-f32", str(tmp_path / "x.f32"), str(tmp_path / "y_tensors.f32")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert not any(r in proc.stderr for r in REPORT), proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    acc = open_csim(ip, jobs=1)
+    try:
+        want = np.concatenate([y.reshape(9, -1) for y in acc.predict_tensors(xs)], axis=1)
+    finally:
+        acc.close()
+    for how in ("rows", "tensors"):
+        assert np.array_equal(np.fromfile(tmp_path / f"y_{how}.f32", "<f4").reshape(9, -1), want), how
