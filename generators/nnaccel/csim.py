@@ -256,7 +256,8 @@ def join_inputs(xs, desc: dict) -> np.ndarray:
         x = check_input(x, {"input_shape": t["shape"], "n_inputs": t["n_values"]})
         rows.append(x.reshape(len(x), -1))
     if len({len(r) for r in rows}) != 1:
-        raise InputError(f"input: the arrays hold different numbers of samples ({', '.join(str(len(r)) for r in rows)})")
+        counts = ", ".join(str(len(r)) for r in rows)
+        raise InputError(f"input: the arrays hold different numbers of samples ({counts})")
     return np.concatenate(rows, axis=1)
 
 

@@ -156,7 +156,8 @@ def check_graph(hm, cfg: Config) -> None:
     ins, outs = hm.get_input_variables(), hm.get_output_variables()
     if len(ins) > MAX_TENSORS or len(outs) > MAX_TENSORS:
         raise ModelError(f"model: has {len(ins)} inputs and {len(outs)} outputs; the accelerator takes at most "
-                         f"{MAX_TENSORS} of each (the register map has {MAX_TENSORS - 1} extra address registers a side)")
+                         f"{MAX_TENSORS} of each (the register map has {MAX_TENSORS - 1} extra address "
+                         "registers a side)")
     if cfg.external:
         for v in hm.get_weight_variables():
             if isinstance(v, (CompressedWeightVariable, ExponentWeightVariable)):
