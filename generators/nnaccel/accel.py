@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, hls, hwsizing, limits, progress, regmap as rm, render, report as rpt, swgen
+from . import __version__, hls, hwsizing, limits, multi_io as mio, progress, regmap as rm, render, report as rpt, swgen
 from .config import Config
 from .csim import load_npy
 from .errors import ConfigError
@@ -99,14 +99,18 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
         # refuse before the seconds of compiling a reference the board could never hold
         rpt.guard(rpt.build(facts, rpt.basis(cfg), "", None, 0), cfg.external, cfg.allow_over_budget)
 
-        in_port = hls.data_port(hm.get_input_variables()[0])
-        out_port = hls.data_port(hm.get_output_variables()[0])
+        in_ports = hls.data_ports(hm.get_input_variables())
+        out_ports = hls.data_ports(hm.get_output_variables())
+        # several tensors travel (and are stored as test vectors) end to end per sample
+        in_port, out_port = hls.concatenated(in_ports, "inputs"), hls.concatenated(out_ports, "outputs")
+        multi_io = len(in_ports) > 1 or len(out_ports) > 1
         x = tb_inputs(cfg, in_port.shape) if cfg.tb_samples > 0 else None
         labels = tb_labels(cfg, len(x)) if x is not None else None
         verify = limits.refuse_unsupported(hm, cfg.io_type)
         expected = None
         if x is not None and reference:
-            keras_model = hls.load_keras(cfg.model) if cfg.model.suffix.lower() != ".json" else None
+            # the Keras plausibility check feeds one input array: single-tensor models only
+            keras_model = hls.load_keras(cfg.model) if cfg.model.suffix.lower() != ".json" and not multi_io else None
             with progress.step(log, f"compiling hls4ml's reference model for {len(x)} test vectors"):
                 expected = reference_outputs(hm, x, cfg.model.name, prj / "firmware", verify, keras_model)
             expected = expected.reshape(len(x), -1)
@@ -125,9 +129,11 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
                                   f"({v['hls_type']}); use a wider bus")
 
         in_word, out_word = word_info(cfg.input_type), word_info(cfg.output_type)
-        in_bytes = cfg.lite_max_batch * in_port.size * in_word["bytes"]
-        out_bytes = cfg.lite_max_batch * out_port.size * out_word["bytes"]
-        regs = rm.build_regmap(cfg.interface, cfg.external, in_bytes, out_bytes, cfg.weight_banks)
+        in_bytes = [cfg.lite_max_batch * p.size * in_word["bytes"] for p in in_ports]
+        out_bytes = [cfg.lite_max_batch * p.size * out_word["bytes"] for p in out_ports]
+        regs = rm.build_regmap(cfg.interface, cfg.external, *((in_bytes, out_bytes) if multi_io
+                                                              else (in_bytes[0], out_bytes[0])),
+                               banks=cfg.weight_banks)
 
         hls_dir = stage / "hls"
         copy_tree(prj / "firmware", hls_dir / "firmware", ignore=shutil.ignore_patterns("ap_types", "*.so", "*.o"))
@@ -143,7 +149,10 @@ def generate_ip(cfg: Config, out_dir: Path, log=print, reference: bool = True, f
             report["image"] = img_report
 
         description = describe(cfg, in_port, out_port, in_word, out_word, layout, regs, reference)
+        if multi_io:
+            description.update(mio.tensors_description(in_ports, out_ports, in_word, out_word, regs, cfg.interface))
         ctx = template_context(cfg, description, layout, regs, in_port, out_port, hm)
+        ctx.update(mio.template_context(cfg, description, hm, in_ports, out_ports, regs))
         render.write(hls_dir / f"{cfg.top}.h", "ip/top.h.j2", **ctx)
         render.write(hls_dir / f"{cfg.top}.cpp", "ip/top.cpp.j2", **ctx)
         render.write(hls_dir / "build_hls.tcl", "ip/build_hls.tcl.j2", **ctx)
@@ -213,7 +222,7 @@ def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> d
         "max_native_width": max(native_widths),
         # read_bits inserts a word at an offset below the widest value it reads
         "shift_bits": max(max(native_widths), 32).bit_length(),
-        "in_pack": _pack_size(in_var.type), "out_pack": _pack_size(out_var.type),
+        "in_pack": mio.pack_size(in_var.type), "out_pack": mio.pack_size(out_var.type),
         "version": __version__, "top": cfg.top, "guard": cfg.top.upper(), "vlnv": cfg.vlnv,
         "vendor": VENDOR, "library": LIBRARY, "ip_version": cfg.version,
         "interface": cfg.interface, "weights": cfg.weights, "external": cfg.external, "io_type": cfg.io_type,
@@ -231,11 +240,6 @@ def template_context(cfg, description, layout, regs, in_port, out_port, hm) -> d
         "header_words": wimage.HEADER_BYTES * 8 // cfg.bus_width,
         "files": description["files"], "model_name": cfg.model.name,
     }
-
-
-def _pack_size(t) -> int:
-    """Values per FIFO word of an io_stream port (hls4ml's PackedType); 1 for io_parallel."""
-    return int(getattr(t, "n_elem", 1)) * int(getattr(t, "n_pack", 1) or 1)
 
 
 def write_core(stage: Path, cfg: Config, description: dict) -> Path:

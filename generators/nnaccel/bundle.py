@@ -30,6 +30,13 @@ HANDOFF = ((".bit", "bitstream"), (".hwh", "hardware handoff"), (".xsa", "hardwa
 SUMMARY_KEYS = {"design", "accelerators", "control", "processor"}
 
 
+def _zeros_input(desc: dict) -> str:
+    """The README's example input: one sample of zeros; a list of them for several input tensors."""
+    shapes = [t["shape"] for t in desc["inputs"]] if "inputs" in desc else [desc["input_shape"]]
+    arrays = [f"np.zeros((1, {', '.join(map(str, shape))}))" for shape in shapes]
+    return arrays[0] if len(arrays) == 1 else f"[{', '.join(arrays)}]"
+
+
 def is_bundle(d: Path) -> bool:
     """A directory `nnaccel bundle` wrote: its manifest says so."""
     try:
@@ -107,7 +114,7 @@ def find_build(build_dir: Path) -> dict:
             raise _not_a_build(build_dir, f"accelerator {a['name']}: {missing[0]} is missing")
         dtso = summary_path.parent / f"{a['name']}.dtso"
         accels.append({"name": a["name"], "vlnv": a["vlnv"], "interface": a["interface"], "weights": a["weights"],
-                       "input_shape": desc["input_shape"],
+                       "input_shape": desc["input_shape"], "zeros": _zeros_input(desc),
                        "files": files, "dtso": dtso if dtso.is_file() else None,
                        "elf": _selftest_elf(build_dir, a["name"])})
     return {"design": summary["design"], "board": summary.get("board"), "summary": summary_path,
@@ -203,7 +210,7 @@ def _fill(stage: Path, build: dict, build_dir: Path, log) -> dict:
                                                                         for a in readme_accels]})
     (stage / "README.md").write_text(render.render(
         "bundle/README.md.j2", version=__version__, design=design, board=build["board"], build_dir=build_dir,
-        wheel=wheel.name, accels=readme_accels))
+        wheel=wheel.name, accels=readme_accels, example_input=build["accels"][0]["zeros"]))
     files = sorted(p for p in stage.rglob("*") if p.is_file())
     manifest = {"nnaccel_bundle": 1, "nnaccel_version": __version__, "design": design, "board": build["board"],
                 "accelerators": readme_accels, "wheel": wheel.name,

@@ -291,6 +291,45 @@ class CsimAccelerator:
         return decode_words(b"".join(raw), d["output_word"]).reshape((n, *d["output_shape"]))
 
 
+    def predict_tensors(self, xs) -> list[np.ndarray]:
+        """A multi-input/multi-output model: one array per input tensor (N, *shape) in, one per
+        output tensor out (the description's order). Any model: a one-tensor model takes [x]."""
+        return split_outputs(self.predict(join_inputs(xs, self.desc)), self.desc)
+
+
+def tensors(desc: dict, side: str) -> list[dict]:
+    """The description's `inputs`/`outputs` list; a single-tensor description has none, so its one
+    tensor is made from input_shape/output_shape."""
+    if side in desc:
+        return desc[side]
+    shape = desc["input_shape"] if side == "inputs" else desc["output_shape"]
+    return [{"name": side[:-1], "shape": shape, "n_values": int(np.prod(shape)), "stream_offset": 0}]
+
+
+def join_inputs(xs, desc: dict) -> np.ndarray:
+    """One array per input tensor -> the (N, n_inputs) rows the data path carries: per sample, the
+    tensors end to end in the description's order."""
+    ts = tensors(desc, "inputs")
+    if not isinstance(xs, (list, tuple)) or len(xs) != len(ts):
+        raise InputError(f"input: expected a list of {len(ts)} arrays, one per input tensor "
+                         f"({', '.join(t['name'] for t in ts)})")
+    rows = []
+    for x, t in zip(xs, ts):
+        x = check_input(x, {"input_shape": t["shape"], "n_inputs": t["n_values"]})
+        rows.append(x.reshape(len(x), -1))
+    if len({len(r) for r in rows}) != 1:
+        counts = ", ".join(str(len(r)) for r in rows)
+        raise InputError(f"input: the arrays hold different numbers of samples ({counts})")
+    return np.concatenate(rows, axis=1)
+
+
+def split_outputs(y: np.ndarray, desc: dict) -> list[np.ndarray]:
+    """(N, n_outputs) rows -> one array per output tensor, shaped (N, *shape)."""
+    y = y.reshape(len(y), -1)
+    return [y[:, t["stream_offset"]:t["stream_offset"] + t["n_values"]].reshape((len(y), *t["shape"]))
+            for t in tensors(desc, "outputs")]
+
+
 def load_npy(value, what: str) -> np.ndarray:
     """A user's .npy file (or an array already in memory), with one-line errors."""
     if value is None or isinstance(value, np.ndarray):

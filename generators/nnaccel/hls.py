@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 PROJECT = "myproject"  # hls4ml's inner function; our top wraps it
+MAX_TENSORS = 9  # inputs (and outputs) a model may have: tensor 0 + 8 address registers in 0x100..0x1FF
 
 
 @dataclass
@@ -159,8 +160,10 @@ def check_graph(hm, cfg: Config) -> None:
     from hls4ml.model.types import CompressedWeightVariable, ExponentWeightVariable
 
     ins, outs = hm.get_input_variables(), hm.get_output_variables()
-    if len(ins) != 1 or len(outs) != 1:
-        raise ModelError(f"model: has {len(ins)} inputs and {len(outs)} outputs; the accelerator takes exactly one of each")
+    if len(ins) > MAX_TENSORS or len(outs) > MAX_TENSORS:
+        raise ModelError(f"model: has {len(ins)} inputs and {len(outs)} outputs; the accelerator takes at most "
+                         f"{MAX_TENSORS} of each (the register map has {MAX_TENSORS - 1} extra address "
+                         "registers a side)")
     if cfg.external:
         for v in hm.get_weight_variables():
             if isinstance(v, (CompressedWeightVariable, ExponentWeightVariable)):
@@ -185,6 +188,19 @@ def data_port(var) -> Port:
     shape = tuple(int(s) for s in var.shape)
     size = int(np.prod(shape))
     return Port(name=var.name, elem_type=var.type.precision.definition_cpp(), shape=shape, size=size)
+
+
+def data_ports(variables) -> list[Port]:
+    return [data_port(v) for v in variables]
+
+
+def concatenated(ports: list[Port], name: str) -> Port:
+    """The one wire-level port several tensors make when laid end to end per sample (the
+    order of hls4ml's input/output variables): what the description calls input_shape/n_inputs."""
+    if len(ports) == 1:
+        return ports[0]
+    size = sum(p.size for p in ports)
+    return Port(name=name, elem_type="", shape=(size,), size=size)
 
 
 def weight_values(var) -> np.ndarray:

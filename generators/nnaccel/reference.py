@@ -28,14 +28,20 @@ def build_reference_library(hm) -> Path:
 
 
 def hls4ml_predict(worker: isolate.Worker, hm, x: np.ndarray, timeout: float) -> np.ndarray:
-    """hls4ml's ModelGraph._predict for one float32 input: `<project>_float(in, out)` per sample."""
+    """hls4ml's ModelGraph._predict: `<project>_float(in..., out...)` per sample, one argument per
+    input and output variable. Several tensors are laid end to end per sample in `x` and in the
+    result (hls4ml's variable order)."""
     n = len(x)
-    n_out = hm.get_output_variables()[0].size()
+    n_ins = [v.size() for v in hm.get_input_variables()]
+    n_outs = [v.size() for v in hm.get_output_variables()]
     x = np.ascontiguousarray(x.reshape(n, -1), dtype=np.float32)
+    cuts = np.cumsum(n_ins)[:-1]
+    args = [("in", np.ascontiguousarray(part).tobytes(), k * 4) for part, k in zip(np.split(x, cuts, axis=1), n_ins)]
+    args += [("out", k * 4) for k in n_outs]
     name = hm.config.get_project_name() + "_float"
-    reply = worker.request(("loop", name, n, [("in", x.tobytes(), x.shape[1] * 4), ("out", n_out * 4)]),
-                           timeout * max(1.0, n / 1000), f"hls4ml's predict() of {n} samples")
-    return np.frombuffer(reply[2][0], dtype=np.float32).reshape(n, n_out).copy()
+    reply = worker.request(("loop", name, n, args), timeout * max(1.0, n / 1000), f"hls4ml's predict() of {n} samples")
+    return np.concatenate([np.frombuffer(b, dtype=np.float32).reshape(n, k) for b, k in zip(reply[2], n_outs)],
+                          axis=1)
 
 
 def reference_outputs(hm, x: np.ndarray, model_name: str, firmware: Path, verify=(), keras_model=None,

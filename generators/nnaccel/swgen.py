@@ -99,7 +99,16 @@ def model_context(ip_dir: Path) -> dict:
         "regs": regs, "device_errors": table, "regmap_version": regmap["version"], "weight_banks": banks,
         # codes the driver acts on, by their names in regmap.json; an IP without one gets the sentinel
         "error_code": lambda name: f"{codes[name]}u" if name in codes else "NNA_CODE_ABSENT",
+        # a multi-input/multi-output IP's tensors (nna_tensor_t); none for a single-tensor IP
+        "in_tensors": _tensors_c(desc, offsets, "inputs"), "out_tensors": _tensors_c(desc, offsets, "outputs"),
     }
+
+
+def _tensors_c(desc: dict, offsets: dict, side: str) -> list[dict]:
+    return [{"name": t["name"], "n_values": t["n_values"], "offset": t["stream_offset"],
+             "addr_reg": f"0x{offsets[t['register']]:02X}u" if t.get("register") else ABSENT,
+             "lite_buf": f"0x{t['lite_offset']:X}u" if t.get("lite_offset") is not None else ABSENT}
+            for t in desc.get(side, [])]
 
 
 def model_header_name(ip_dir: Path) -> str:

@@ -72,6 +72,10 @@ struct nna_sim {
     uint64_t counters[NNA_SIM__COUNTERS];
     char fault[256];
     int trace;
+    /* tensors 1.. of a multi-input/multi-output IP: address registers and axi_lite windows */
+    uint32_t tin_addr[NNA_SIM_MAX_TENSORS][2], tout_addr[NNA_SIM_MAX_TENSORS][2];
+    uint32_t run_tin[NNA_SIM_MAX_TENSORS][2], run_tout[NNA_SIM_MAX_TENSORS][2];
+    uint8_t *tin_buf[NNA_SIM_MAX_TENSORS], *tout_buf[NNA_SIM_MAX_TENSORS];
 };
 
 static char create_error[512];
@@ -147,6 +151,8 @@ static void begin(nna_sim_t *s) {
     memcpy(s->run_w, s->w_addr, sizeof s->run_w);
     s->run_load_bank = s->load_bank;
     s->run_active_bank = s->active_bank;
+    memcpy(s->run_tin, s->tin_addr, sizeof s->run_tin);
+    memcpy(s->run_tout, s->tout_addr, sizeof s->run_tout);
     s->counters[NNA_SIM_STARTS]++;
     if (s->write_on_start_nth && --s->write_on_start_nth == 0) accel_write(s, s->write_on_start_off, s->write_on_start_val);
     if (s->flip_armed) {
@@ -183,6 +189,46 @@ static const void *weight_ptr(nna_sim_t *s, uint8_t **tmp) {
     return *tmp;
 }
 
+/* ---- several tensors (axi_master, axi_lite): the csim library takes each sample's tensors end
+ * to end; the device holds them in one buffer or window per tensor ---- */
+static int multi_tensor(const nna_sim_config_t *c) {
+    return c->interface != 0 && (c->n_in_tensors > 1 || c->n_out_tensors > 1);
+}
+
+static size_t lite_window_bytes(const nna_sim_config_t *c, uint32_t values, uint32_t word_bytes) {
+    return ((size_t)c->lite_max_batch * values * word_bytes + 3u) & ~(size_t)3u;
+}
+
+/* Tensor t's data: a pointer to `n` samples in DDR (axi_master) or its window (axi_lite). */
+static uint8_t *tensor_data(nna_sim_t *s, int out, uint32_t t, uint32_t n) {
+    const nna_sim_config_t *c = &s->cfg;
+    const uint32_t size = out ? c->out_sizes[t] : c->in_sizes[t], bytes = out ? c->out_bytes : c->in_bytes;
+    if (c->interface == 1) return t == 0 ? (out ? s->lite_out : s->lite_in) : (out ? s->tout_buf[t] : s->tin_buf[t]);
+    return (uint8_t *)nna_sim_ddr_ptr(s, addr64(t == 0 ? (out ? s->run_out : s->run_in) : (out ? s->run_tout[t] : s->run_tin[t])),
+                                      (uint64_t)n * size * bytes);
+}
+
+/* Copies between the per-tensor buffers and the csim library's end-to-end rows (to_rows: gather
+ * the inputs; else scatter the outputs) for n samples. 0 when a buffer lies outside DDR. */
+static int tensor_rows(nna_sim_t *s, int to_rows, uint8_t *rows, uint32_t n) {
+    const nna_sim_config_t *c = &s->cfg;
+    const uint32_t count = to_rows ? c->n_in_tensors : c->n_out_tensors;
+    const uint32_t per = to_rows ? c->n_inputs : c->n_outputs, bytes = to_rows ? c->in_bytes : c->out_bytes;
+    uint32_t t, at = 0, k;
+    for (t = 0; t < count; t++) {
+        const uint32_t size = to_rows ? c->in_sizes[t] : c->out_sizes[t];
+        uint8_t *buf = tensor_data(s, !to_rows, t, n);
+        if (buf == NULL) return 0;
+        for (k = 0; k < n; k++) {
+            uint8_t *row = rows + ((size_t)k * per + at) * bytes, *blk = buf + (size_t)k * size * bytes;
+            if (to_rows) memcpy(row, blk, (size_t)size * bytes);
+            else memcpy(blk, row, (size_t)size * bytes);
+        }
+        at += size;
+    }
+    return 1;
+}
+
 /* Returns 1 when the computation happened, 0 when the core is still waiting for input. */
 static int compute(nna_sim_t *s) {
     const nna_sim_config_t *c = &s->cfg;
@@ -191,7 +237,9 @@ static int compute(nna_sim_t *s) {
     const size_t out_sz = (size_t)s->run_n * c->n_outputs * c->out_bytes;
     const void *in = NULL, *w = NULL;
     void *out = NULL;
-    uint8_t *wtmp = NULL, *stream_in = NULL, *stream_out = NULL;
+    uint8_t *wtmp = NULL, *stream_in = NULL, *stream_out = NULL, *rows_in = NULL, *rows_out = NULL;
+    /* samples a multi-tensor start moves (axi_lite: what the windows hold; the IP refuses more) */
+    const uint32_t n_moved = c->interface == 1 && s->run_n > c->lite_max_batch ? c->lite_max_batch : s->run_n;
     int rc;
 
     if (s->force_error_armed) {
@@ -205,7 +253,21 @@ static int compute(nna_sim_t *s) {
     if (run && c->interface == 0 && s->in_fifo.len < in_sz) return 0; /* waiting for in_stream */
     if (load && c->external_weights) w = weight_ptr(s, &wtmp);
     if (run) {
-        if (c->interface == 2) {
+        if (multi_tensor(c)) {
+            rows_in = (uint8_t *)calloc(1, in_sz ? in_sz : 1);
+            rows_out = (uint8_t *)calloc(1, out_sz ? out_sz : 1);
+            if (rows_in && !tensor_rows(s, 1, rows_in, n_moved)) {
+                set_fault(s, "m_axi_gmem_data access outside DDR (an input tensor's buffer, n %u)", s->run_n);
+                s->counters[NNA_SIM_BUS_FAULTS]++;
+                s->stall = 1; /* the real core hangs on the failed burst */
+                free(rows_in);
+                free(rows_out);
+                free(wtmp);
+                return 0;
+            }
+            in = rows_in;
+            out = rows_out;
+        } else if (c->interface == 2) {
             in = nna_sim_ddr_ptr(s, addr64(s->run_in), in_sz);
             out = nna_sim_ddr_ptr(s, addr64(s->run_out), out_sz);
             if ((in == NULL || out == NULL) && s->run_n) {
@@ -237,6 +299,12 @@ static int compute(nna_sim_t *s) {
         s->counters[NNA_SIM_CSIM_FAULTS]++;
         set_fault(s, "nnaccel_csim_start returned %d", rc);
     }
+    if (rows_out && rc == 0 && s->pending_regs[4] && !tensor_rows(s, 0, rows_out, s->pending_regs[4])) {
+        set_fault(s, "m_axi_gmem_data write outside DDR (an output tensor's buffer)");
+        s->counters[NNA_SIM_BUS_FAULTS]++;
+    }
+    free(rows_in);
+    free(rows_out);
     if (stream_in) /* processed or drained: the core consumed the whole RUN's input */
         bytes_pop(&s->in_fifo, NULL, in_sz < s->in_fifo.len ? in_sz : s->in_fifo.len);
     if (stream_out) {
@@ -439,6 +507,36 @@ static uint32_t le32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Tensor t >= 1's address-register word at `off`, or NULL. */
+static uint32_t *tensor_addr_word(nna_sim_t *s, uint32_t off) {
+    const nna_sim_config_t *c = &s->cfg;
+    uint32_t t;
+    if (c->interface != 2) return NULL;
+    for (t = 1; t < c->n_in_tensors; t++)
+        if (off == c->reg_in_addrs[t] || off == c->reg_in_addrs[t] + 4u) return &s->tin_addr[t][(off - c->reg_in_addrs[t]) / 4u];
+    for (t = 1; t < c->n_out_tensors; t++)
+        if (off == c->reg_out_addrs[t] || off == c->reg_out_addrs[t] + 4u) return &s->tout_addr[t][(off - c->reg_out_addrs[t]) / 4u];
+    return NULL;
+}
+
+/* The byte at `off` in tensor t >= 1's axi_lite window, or NULL; *is_out says which side. */
+static uint8_t *tensor_window_byte(nna_sim_t *s, uint32_t off, int *is_out) {
+    const nna_sim_config_t *c = &s->cfg;
+    uint32_t t;
+    if (c->interface != 1) return NULL;
+    for (t = 1; t < c->n_in_tensors; t++)
+        if (in_window(off, c->reg_in_bufs[t], lite_window_bytes(c, c->in_sizes[t], c->in_bytes))) {
+            *is_out = 0;
+            return s->tin_buf[t] + (off - c->reg_in_bufs[t]);
+        }
+    for (t = 1; t < c->n_out_tensors; t++)
+        if (in_window(off, c->reg_out_bufs[t], lite_window_bytes(c, c->out_sizes[t], c->out_bytes))) {
+            *is_out = 1;
+            return s->tout_buf[t] + (off - c->reg_out_bufs[t]);
+        }
+    return NULL;
+}
+
 static uint32_t accel_read(nna_sim_t *s, uint32_t off) {
     const nna_sim_config_t *c = &s->cfg;
     int idx, vld;
@@ -472,6 +570,13 @@ static uint32_t accel_read(nna_sim_t *s, uint32_t off) {
     }
     if (in_window(off, c->reg_in_buf, s->lite_in_bytes)) return le32(s->lite_in + (off - c->reg_in_buf));
     if (in_window(off, c->reg_out_buf, s->lite_out_bytes)) return le32(s->lite_out + (off - c->reg_out_buf));
+    {
+        int is_out;
+        uint32_t *word = tensor_addr_word(s, off);
+        uint8_t *byte = tensor_window_byte(s, off, &is_out);
+        if (word) return *word;
+        if (byte) return le32(byte);
+    }
     s->counters[NNA_SIM_BUS_FAULTS]++;
     set_fault(s, "read of unmapped register 0x%x", off);
     return 0;
@@ -512,7 +617,18 @@ static void accel_write(nna_sim_t *s, uint32_t off, uint32_t v) {
         p[1] = (uint8_t)(v >> 8);
         p[2] = (uint8_t)(v >> 16);
         p[3] = (uint8_t)(v >> 24);
+    } else if (tensor_addr_word(s, off)) {
+        *tensor_addr_word(s, off) = v;
     } else {
+        int is_out = 1;
+        uint8_t *p = tensor_window_byte(s, off, &is_out);
+        if (p && !is_out) {
+            p[0] = (uint8_t)v;
+            p[1] = (uint8_t)(v >> 8);
+            p[2] = (uint8_t)(v >> 16);
+            p[3] = (uint8_t)(v >> 24);
+            return;
+        }
         s->counters[NNA_SIM_BUS_FAULTS]++;
         set_fault(s, "write of unmapped or read-only register 0x%x", off);
     }
@@ -624,9 +740,31 @@ nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library)
         snprintf(create_error, sizeof create_error, "nna_sim_create: incomplete configuration");
         return NULL;
     }
+    if (cfg->n_in_tensors > NNA_SIM_MAX_TENSORS || cfg->n_out_tensors > NNA_SIM_MAX_TENSORS) {
+        snprintf(create_error, sizeof create_error, "nna_sim_create: more than %d tensors a side", NNA_SIM_MAX_TENSORS);
+        return NULL;
+    }
     s = (nna_sim_t *)calloc(1, sizeof *s);
     if (s == NULL) return NULL;
     s->cfg = *cfg;
+    if (s->cfg.n_in_tensors <= 1) { /* one input tensor: the single-tensor fields describe it */
+        s->cfg.n_in_tensors = 1;
+        s->cfg.in_sizes[0] = cfg->n_inputs;
+    }
+    if (s->cfg.n_out_tensors <= 1) {
+        s->cfg.n_out_tensors = 1;
+        s->cfg.out_sizes[0] = cfg->n_outputs;
+    }
+    {
+        uint32_t t, sum_in = 0, sum_out = 0;
+        for (t = 0; t < s->cfg.n_in_tensors; t++) sum_in += s->cfg.in_sizes[t];
+        for (t = 0; t < s->cfg.n_out_tensors; t++) sum_out += s->cfg.out_sizes[t];
+        if (sum_in != cfg->n_inputs || sum_out != cfg->n_outputs) {
+            snprintf(create_error, sizeof create_error, "nna_sim_create: tensor sizes do not add up to n_inputs/n_outputs");
+            free(s);
+            return NULL;
+        }
+    }
     if (s->cfg.latency_ticks == 0) s->cfg.latency_ticks = 3;
     if (s->cfg.cmd_load_weights == 0) s->cfg.cmd_load_weights = 1;
     if (s->cfg.cmd_run == 0) s->cfg.cmd_run = 2;
@@ -648,8 +786,18 @@ nna_sim_t *nna_sim_create(const nna_sim_config_t *cfg, const char *csim_library)
     /* page-aligned like real DDR, so bus-address alignment carries over to host pointers */
     if (posix_memalign((void **)&s->ddr, 4096, (size_t)cfg->ddr_size) == 0) memset(s->ddr, 0, (size_t)cfg->ddr_size);
     else s->ddr = NULL;
-    s->lite_in_bytes = cfg->interface == 1 ? ((size_t)cfg->lite_max_batch * cfg->n_inputs * cfg->in_bytes + 3u) & ~(size_t)3u : 0;
-    s->lite_out_bytes = cfg->interface == 1 ? ((size_t)cfg->lite_max_batch * cfg->n_outputs * cfg->out_bytes + 3u) & ~(size_t)3u : 0;
+    /* tensor 0's windows (a single-tensor IP: all its values) */
+    s->lite_in_bytes = cfg->interface == 1 ? lite_window_bytes(&s->cfg, s->cfg.in_sizes[0], cfg->in_bytes) : 0;
+    s->lite_out_bytes = cfg->interface == 1 ? lite_window_bytes(&s->cfg, s->cfg.out_sizes[0], cfg->out_bytes) : 0;
+    if (cfg->interface == 1) {
+        uint32_t t;
+        for (t = 1; t < s->cfg.n_in_tensors; t++)
+            if (!(s->tin_buf[t] = (uint8_t *)calloc(1, lite_window_bytes(&s->cfg, s->cfg.in_sizes[t], cfg->in_bytes) + 4)))
+                s->ddr = (free(s->ddr), NULL); /* reported below as out of memory */
+        for (t = 1; t < s->cfg.n_out_tensors; t++)
+            if (!(s->tout_buf[t] = (uint8_t *)calloc(1, lite_window_bytes(&s->cfg, s->cfg.out_sizes[t], cfg->out_bytes) + 4)))
+                s->ddr = (free(s->ddr), NULL);
+    }
     s->lite_in = (uint8_t *)calloc(1, s->lite_in_bytes + 4);
     s->lite_out = (uint8_t *)calloc(1, s->lite_out_bytes + 4);
     if (s->ddr == NULL || s->lite_in == NULL || s->lite_out == NULL) {
@@ -669,6 +817,13 @@ void nna_sim_destroy(nna_sim_t *s) {
     free(s->ddr);
     free(s->lite_in);
     free(s->lite_out);
+    {
+        int t;
+        for (t = 0; t < NNA_SIM_MAX_TENSORS; t++) {
+            free(s->tin_buf[t]);
+            free(s->tout_buf[t]);
+        }
+    }
     free(s->in_fifo.data);
     free(s->out_fifo.data);
     free(s->packets);

@@ -27,6 +27,7 @@ extern "C" {
 #endif
 
 #define NNA_SIM_ABSENT 0xFFFFFFFFu
+#define NNA_SIM_MAX_TENSORS 9 /* inputs (and outputs) of a multi-input/multi-output IP */
 
 typedef struct {
     uint32_t interface; /* 0 axi_stream, 1 axi_lite, 2 axi_master */
@@ -46,6 +47,15 @@ typedef struct {
      * when the IP has one bank. LOAD_BANK / ACTIVE_BANK are latched at ap_start like every
      * s_axilite argument, so a write during a start takes effect at the next one. */
     uint32_t reg_load_bank, reg_active_bank, reg_banks_valid;
+    /* A multi-input/multi-output IP (0 or 1 tensors a side: the single-tensor IP above). The
+     * csim library takes and gives each sample's tensors end to end (n_inputs = sum of in_sizes);
+     * on axi_master tensor i has its own address register, on axi_lite its own window; tensor 0's
+     * are reg_in_addr/reg_out_addr and reg_in_buf/reg_out_buf. axi_stream needs none of this (the
+     * tensors travel end to end on the one stream). */
+    uint32_t n_in_tensors, n_out_tensors;
+    uint32_t in_sizes[NNA_SIM_MAX_TENSORS], out_sizes[NNA_SIM_MAX_TENSORS];  /* values per sample */
+    uint32_t reg_in_addrs[NNA_SIM_MAX_TENSORS], reg_out_addrs[NNA_SIM_MAX_TENSORS];
+    uint32_t reg_in_bufs[NNA_SIM_MAX_TENSORS], reg_out_bufs[NNA_SIM_MAX_TENSORS];
 } nna_sim_config_t;
 
 typedef struct nna_sim nna_sim_t;

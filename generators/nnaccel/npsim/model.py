@@ -48,6 +48,12 @@ def _check_chain(layers: list[dict]) -> None:
                 raise NotCovered(f"layer {d['name']}: {key} type {value} is an integer type")
 
 
+def _check_single_tensor(desc: dict) -> None:
+    if "inputs" in desc or "outputs" in desc:
+        raise NotCovered(f"{len(desc.get('inputs', [1]))} input and {len(desc.get('outputs', [1]))} output tensors "
+                         "(the numpy engine runs single-input, single-output chains)")
+
+
 def _check_words(desc: dict) -> None:
     out = desc["output_word"]["type"]
     if out != "float" and fixed.typ(out).kind == "int":
@@ -58,6 +64,7 @@ class NumpyModel:
     def __init__(self, ip_dir: Path, image: bytes | None = None):
         self.ip_dir = Path(ip_dir)
         self.desc = read_description(self.ip_dir)
+        _check_single_tensor(self.desc)
         self.layers_desc = _read_layers(self.ip_dir)
         _check_chain(self.layers_desc)
         if self.desc["weights"] != "external":
@@ -125,9 +132,10 @@ class NumpyModel:
 def coverage(ip_dir: Path) -> str | None:
     """None when the numpy engine covers every layer of this IP, else why not (one line)."""
     try:
+        desc = read_description(ip_dir)
+        _check_single_tensor(desc)
         layers = _read_layers(ip_dir)
         _check_chain(layers)
-        desc = read_description(ip_dir)
         if desc["weights"] != "external":
             raise NotCovered("embedded weights (the numpy engine reads weights from a weight image)")
         _check_words(desc)

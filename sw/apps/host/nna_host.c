@@ -10,6 +10,10 @@
  *     work-bytes BYTES      use only BYTES of the DMA work memory (fewer samples per start)
  *     predict IN OUT        raw input words file -> raw output words file (n from IN's size)
  *     predict-f32 IN OUT    float32 in, float32 out (the driver encodes / decodes)
+ *     predict-tensors-f32 IN OUT
+ *                           predict-f32 through nna_predict_tensors_f32: IN's samples (each one's
+ *                           tensors end to end) are split into one array per input tensor, the
+ *                           output tensors' arrays joined the same way into OUT
  *     irq on|off            completion by interrupt / by polling
  *     timeout US            timeout of every wait
  *     dma-max BYTES         nna_set_dma_max_bytes (largest AXI DMA transfer, axi_stream)
@@ -96,6 +100,49 @@ static int predict(const char *in_path, const char *out_path, int f32) {
     return rc;
 }
 
+static uint32_t tensors(const nna_model_t *m, int out) {
+    uint32_t n = out ? m->n_out_tensors : m->n_in_tensors;
+    return n > 1 ? n : 1u;
+}
+
+static nna_tensor_t tensor(const nna_model_t *m, int out, uint32_t t) {
+    nna_tensor_t one = {"", 0, 0, 0, 0};
+    if (tensors(m, out) > 1) return (out ? m->out_tensors : m->in_tensors)[t];
+    one.n_values = out ? m->n_outputs : m->n_inputs;
+    return one;
+}
+
+static int predict_tensors(const char *in_path, const char *out_path) {
+    const nna_model_t *m = &NNA_MODEL;
+    size_t len, s;
+    float *rows = (float *)read_file(in_path, &len), *y, *xs[NNA_MAX_TENSORS], *ys[NNA_MAX_TENSORS];
+    uint32_t n, t;
+    int rc;
+    if (len % (m->n_inputs * 4u) != 0) {
+        fprintf(stderr, "nna_host: %s is not a whole number of %u-value float32 samples\n", in_path, m->n_inputs);
+        exit(2);
+    }
+    n = (uint32_t)(len / (m->n_inputs * 4u));
+    for (t = 0; t < tensors(m, 0); t++) {
+        nna_tensor_t ts = tensor(m, 0, t);
+        xs[t] = (float *)malloc((n ? n : 1) * ts.n_values * 4u);
+        for (s = 0; s < n; s++) memcpy(xs[t] + s * ts.n_values, rows + s * m->n_inputs + ts.offset, ts.n_values * 4u);
+    }
+    for (t = 0; t < tensors(m, 1); t++) ys[t] = (float *)calloc(n ? n : 1, tensor(m, 1, t).n_values * 4u);
+    rc = nna_predict_tensors_f32(&dev, (const float *const *)xs, ys, n);
+    y = (float *)calloc(n ? n : 1, m->n_outputs * 4u);
+    for (t = 0; t < tensors(m, 1); t++) {
+        nna_tensor_t ts = tensor(m, 1, t);
+        for (s = 0; s < n; s++) memcpy(y + s * m->n_outputs + ts.offset, ys[t] + s * ts.n_values, ts.n_values * 4u);
+        free(ys[t]);
+    }
+    for (t = 0; t < tensors(m, 0); t++) free(xs[t]);
+    if (rc == NNA_OK) write_file(out_path, y, (size_t)n * m->n_outputs * 4u);
+    free(rows);
+    free(y);
+    return rc;
+}
+
 static int show(const char *path) {
     size_t len, i;
     float *y = (float *)read_file(path, &len);
@@ -110,7 +157,8 @@ int main(int argc, char **argv) {
     nna_mem_t mem;
     int i, rc, failed = 0;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | irq on|off |"
+        fprintf(stderr, "usage: %s CSIM_LIBRARY [load IMAGE | predict IN OUT | predict-f32 IN OUT | predict-tensors-f32 IN OUT |"
+                        " irq on|off |"
                         " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
                         " force-error CODE | lose-irq N | dma-error mm2s|s2mm BITS | flip-weights BIT | status |"
                         " trace on|off | show OUT | load-bank BANK IMAGE | select-bank BANK |"
@@ -131,7 +179,8 @@ int main(int argc, char **argv) {
         const char *op = argv[i++];
         uint64_t w0 = nna_sim_counter(hal.sim, NNA_SIM_REG_WRITES), s0 = nna_sim_counter(hal.sim, NNA_SIM_STARTS);
         int need = (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0 || strcmp(op, "dma-error") == 0 ||
-                    strcmp(op, "load-bank") == 0 || strcmp(op, "switch-on-start") == 0) ? 2
+                    strcmp(op, "load-bank") == 0 || strcmp(op, "switch-on-start") == 0 ||
+                    strcmp(op, "predict-tensors-f32") == 0) ? 2
                    : strcmp(op, "status") == 0                                      ? 0
                                                                                     : 1;
         char extra[160] = "";
@@ -161,6 +210,8 @@ int main(int argc, char **argv) {
             rc = NNA_MODEL.weight_banks > 1 ? NNA_OK : NNA_ERR_BANK;
         } else if (strcmp(op, "predict") == 0 || strcmp(op, "predict-f32") == 0) {
             rc = predict(argv[i], argv[i + 1], op[7] == '-');
+        } else if (strcmp(op, "predict-tensors-f32") == 0) {
+            rc = predict_tensors(argv[i], argv[i + 1]);
         } else if (strcmp(op, "irq") == 0) {
             rc = nna_enable_irq(&dev, on_off(argv[i]));
         } else if (strcmp(op, "timeout") == 0) {

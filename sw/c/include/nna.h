@@ -32,6 +32,7 @@ extern "C" {
 
 #define NNA_LIB_VERSION "1.0.0"
 #define NNA_REGMAP_VERSION 3u /* register map this library drives; <top>_model.h must match */
+#define NNA_MAX_TENSORS 9u    /* inputs (and outputs) of a multi-input/multi-output model */
 #define NNA_IMAGE_MAGIC 0x57414E4Eu /* "NNAW" */
 #define NNA_IMAGE_VERSION 1u
 #define NNA_IMAGE_HEADER_BYTES 32u
@@ -97,6 +98,18 @@ typedef struct {
     uint32_t load_bank, active_bank, banks_valid; /* weight banks only (NNA_REG_ABSENT with one bank) */
 } nna_regmap_t;
 
+/* One input or output tensor of a multi-input/multi-output model. Each sample's tensors lie end
+ * to end in the n_inputs (n_outputs) values nna_predict takes (gives): `offset` is this tensor's
+ * first value there. On axi_master each tensor has its own buffer and address register, on
+ * axi_lite its own register window; on axi_stream they travel end to end on the one stream. */
+typedef struct {
+    const char *name;
+    uint32_t n_values;  /* values per sample */
+    uint32_t offset;    /* first value within a sample's end-to-end values */
+    uint32_t addr_reg;  /* axi_master: its address register (tensor 0: regs.in_addr / out_addr) */
+    uint32_t lite_buf;  /* axi_lite: its window (tensor 0: regs.in_buf / out_buf) */
+} nna_tensor_t;
+
 typedef struct {
     const char *top;
     const char *vlnv;
@@ -118,6 +131,9 @@ typedef struct {
     const char *const *device_errors; /* LAST_ERROR code -> name */
     uint32_t n_device_errors;
     uint32_t weight_banks;      /* weight sets on chip; 1: no bank registers */
+    /* several tensors (0 / NULL: one input and one output tensor, described above) */
+    uint32_t n_in_tensors, n_out_tensors;
+    const nna_tensor_t *in_tensors, *out_tensors;
 } nna_model_t;
 
 /* ---- device handle ---- */
@@ -202,6 +218,12 @@ int nna_select_bank(nna_dev_t *dev, uint32_t bank);
 int nna_predict(nna_dev_t *dev, const void *in_words, void *out_words, uint32_t n_samples);
 /* Float in, float out: encodes to the input word type and decodes the outputs. */
 int nna_predict_f32(nna_dev_t *dev, const float *in, float *out, uint32_t n_samples);
+/* Several tensors (any model; a single-tensor one takes one pointer a side): in_words[i] holds
+ * n_samples samples of input tensor i (model->in_tensors[i].n_values words each), out_words[j]
+ * receives output tensor j's. nna_predict/_f32 on a multi-tensor model take and give each
+ * sample's tensors end to end instead (model->in_tensors[i].offset). */
+int nna_predict_tensors(nna_dev_t *dev, const void *const *in_words, void *const *out_words, uint32_t n_samples);
+int nna_predict_tensors_f32(nna_dev_t *dev, const float *const *in, float *const *out, uint32_t n_samples);
 
 /* Reads STATUS / LAST_ERROR / SAMPLES_DONE as left by the last start. */
 int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done);

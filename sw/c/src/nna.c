@@ -8,6 +8,10 @@
 #define ALIGN 64u /* work-memory regions start on a cache line (and any bus word up to 512 bits) */
 #define LITE_CHUNK 256u
 
+static uint32_t tensor_count(const nna_model_t *m, int out);
+static int multi_tensor(const nna_model_t *m);
+static int predict_rows(nna_dev_t *d, const void *in, int in_f32, void *out, int out_f32, uint32_t n);
+
 static const char *const status_names[NNA_ERR__COUNT] = {
     "ok",
     "invalid argument (NULL pointer, zero size or value out of range)",
@@ -393,13 +397,14 @@ static int run_lite(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, i
     return NNA_OK;
 }
 
+static int stream_transfer(nna_dev_t *d, size_t in_sz, size_t out_off, size_t out_sz, uint32_t n);
+
 /* axi_master / axi_stream: stage through the work memory, the device reads and writes DDR. */
 static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, int out_f32, uint32_t n) {
     const nna_model_t *m = d->model;
     size_t in_sz = (size_t)n * m->n_inputs * m->in_word.bytes;
     size_t out_off = align_up(in_sz), out_sz = (size_t)n * m->n_outputs * m->out_word.bytes;
     uint8_t *cpu_in = (uint8_t *)d->mem.cpu, *cpu_out = cpu_in + out_off;
-    uint64_t t0;
     int rc;
     in_copy(m, cpu_in, in, (size_t)n * m->n_inputs, in_f32);
     nna_hal_flush(d->hal, cpu_in, in_sz);
@@ -409,6 +414,22 @@ static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, in
         wr64(d, m->regs.out_addr, d->mem.bus + out_off);
         rc = start_and_wait(d, m->cmd_run, n);
     } else {
+        rc = stream_transfer(d, in_sz, out_off, out_sz, n);
+    }
+    if (rc == NNA_OK) rc = check_samples(d, n);
+    if (rc != NNA_OK) return rc;
+    nna_hal_invalidate(d->hal, cpu_out, out_sz);
+    out_copy(m, out, cpu_out, (size_t)n * m->n_outputs, out_f32);
+    return NNA_OK;
+}
+
+/* axi_stream: the DMA sends in_sz bytes from the start of the work memory and receives out_sz
+ * bytes at out_off, around one RUN of n samples. */
+static int stream_transfer(nna_dev_t *d, size_t in_sz, size_t out_off, size_t out_sz, uint32_t n) {
+    const nna_model_t *m = d->model;
+    uint64_t t0;
+    int rc;
+    {
         uint64_t da = d->mem.bus + out_off, sa = d->mem.bus;
         /* A start still waiting for its input would take this call's samples (and this start the
          * next call's): nothing goes on the streams until the core is idle. */
@@ -429,20 +450,19 @@ static int run_dma(nna_dev_t *d, const uint8_t *in, int in_f32, uint8_t *out, in
          * buffers and the next call finds the core idle. */
         if (rc == NNA_ERR_DMA) (void)dma_reset(d);
     }
-    if (rc == NNA_OK) rc = check_samples(d, n);
-    if (rc != NNA_OK) return rc;
-    nna_hal_invalidate(d->hal, cpu_out, out_sz);
-    out_copy(m, out, cpu_out, (size_t)n * m->n_outputs, out_f32);
-    return NNA_OK;
+    return rc;
 }
 
 static uint32_t samples_per_start(nna_dev_t *d) {
     const nna_model_t *m = d->model;
     size_t in_s = (size_t)m->n_inputs * m->in_word.bytes, out_s = (size_t)m->n_outputs * m->out_word.bytes;
     size_t cap;
+    /* axi_master with several tensors: every tensor's block starts on an ALIGN boundary */
+    const size_t slack = m->interface == NNA_IF_AXI_MASTER && multi_tensor(m)
+                             ? (size_t)ALIGN * (tensor_count(m, 0) + tensor_count(m, 1)) : 0u;
     if (m->interface == NNA_IF_AXI_LITE) return m->lite_max_batch;
-    if (d->mem.size < 2u * ALIGN) return 0;
-    cap = (d->mem.size - ALIGN) / (in_s + out_s); /* ALIGN: room for the output region's alignment */
+    if (d->mem.size < 2u * ALIGN + slack) return 0;
+    cap = (d->mem.size - ALIGN - slack) / (in_s + out_s); /* ALIGN: room for the output region's alignment */
     if (m->interface == NNA_IF_AXI_STREAM) {
         if (cap > d->dma_max_bytes / in_s) cap = d->dma_max_bytes / in_s;
         if (cap > d->dma_max_bytes / out_s) cap = d->dma_max_bytes / out_s;
@@ -456,6 +476,8 @@ static int predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_
     uint32_t cap, done = 0;
     if (d == NULL || d->model == NULL || (n && (in == NULL || out == NULL))) return NNA_ERR_ARG;
     m = d->model;
+    if (multi_tensor(m) && m->interface != NNA_IF_AXI_STREAM) /* one buffer / window per tensor */
+        return predict_rows(d, in, in_f32, out, out_f32, n);
     if (m->external_weights && !d->weights_loaded) return NNA_ERR_NO_WEIGHTS;
     d->run_bank = d->active_bank; /* the whole batch runs on this bank */
     cap = samples_per_start(d);
@@ -480,4 +502,241 @@ int nna_predict(nna_dev_t *dev, const void *in_words, void *out_words, uint32_t 
 
 int nna_predict_f32(nna_dev_t *dev, const float *in, float *out, uint32_t n_samples) {
     return predict(dev, in, 1, out, 1, n_samples);
+}
+
+/* ---- several input / output tensors ---- */
+
+/* Where tensor t's values of sample k lie in the caller's memory: base[t] + k * stride[t] bytes. */
+typedef struct {
+    uint8_t *base[NNA_MAX_TENSORS];
+    size_t stride[NNA_MAX_TENSORS];
+} views_t;
+
+static uint32_t tensor_count(const nna_model_t *m, int out) {
+    const uint32_t n = out ? m->n_out_tensors : m->n_in_tensors;
+    return n > 1 ? n : 1u;
+}
+
+static int multi_tensor(const nna_model_t *m) { return tensor_count(m, 0) > 1 || tensor_count(m, 1) > 1; }
+
+/* Tensor t of a side; a single-tensor side's one tensor comes from n_inputs and the regmap. */
+static nna_tensor_t tensor_at(const nna_model_t *m, int out, uint32_t t) {
+    nna_tensor_t one;
+    if (tensor_count(m, out) > 1) return (out ? m->out_tensors : m->in_tensors)[t];
+    one.name = out ? "output" : "input";
+    one.n_values = out ? m->n_outputs : m->n_inputs;
+    one.offset = 0;
+    one.addr_reg = out ? m->regs.out_addr : m->regs.in_addr;
+    one.lite_buf = out ? m->regs.out_buf : m->regs.in_buf;
+    return one;
+}
+
+static int tensors_valid(const nna_model_t *m) {
+    int out;
+    for (out = 0; out < 2; out++) {
+        const uint32_t n = out ? m->n_out_tensors : m->n_in_tensors;
+        if (n > NNA_MAX_TENSORS || (n > 1 && (out ? m->out_tensors : m->in_tensors) == NULL)) return 0;
+    }
+    return 1;
+}
+
+/* axi_lite: a byte stream into (or out of) consecutive 32-bit registers from `reg` on. */
+typedef struct {
+    nna_dev_t *d;
+    uint32_t reg;
+    uint8_t b[4];
+    unsigned n; /* writer: bytes collected; reader: bytes left in b */
+} lite_bytes_t;
+
+static void lite_put(lite_bytes_t *w, const uint8_t *p, size_t nb) {
+    size_t i;
+    for (i = 0; i < nb; i++) {
+        w->b[w->n++] = p[i];
+        if (w->n == 4u) {
+            wr(w->d, w->reg, (uint32_t)w->b[0] | (uint32_t)w->b[1] << 8 | (uint32_t)w->b[2] << 16 |
+                                 (uint32_t)w->b[3] << 24);
+            w->reg += 4u;
+            w->n = 0;
+        }
+    }
+}
+
+static void lite_flush(lite_bytes_t *w) {
+    static const uint8_t zeros[4] = {0, 0, 0, 0};
+    if (w->n) lite_put(w, zeros, 4u - w->n);
+}
+
+static void lite_get(lite_bytes_t *r, uint8_t *p, size_t nb) {
+    size_t i;
+    for (i = 0; i < nb; i++) {
+        if (r->n == 0) {
+            uint32_t v = rd(r->d, r->reg);
+            r->reg += 4u;
+            r->b[0] = (uint8_t)v;
+            r->b[1] = (uint8_t)(v >> 8);
+            r->b[2] = (uint8_t)(v >> 16);
+            r->b[3] = (uint8_t)(v >> 24);
+            r->n = 4u;
+        }
+        p[i] = r->b[4u - r->n--];
+    }
+}
+
+/* axi_lite: tensor i's words of the k samples from `first` on go to its own window, packed as in
+ * memory (samples one after another), and come back from the output tensors' windows. */
+static int run_lite_views(nna_dev_t *d, const views_t *in, int in_f32, const views_t *out, int out_f32,
+                          uint32_t first, uint32_t k) {
+    const nna_model_t *m = d->model;
+    uint8_t tmp[LITE_CHUNK];
+    uint32_t t, s;
+    size_t v;
+    int rc;
+    for (t = 0; t < tensor_count(m, 0); t++) {
+        const nna_tensor_t ts = tensor_at(m, 0, t);
+        const size_t per = LITE_CHUNK / m->in_word.bytes, unit = in_f32 ? 4u : m->in_word.bytes;
+        lite_bytes_t w;
+        w.d = d, w.reg = ts.lite_buf, w.n = 0;
+        for (s = 0; s < k; s++) {
+            const uint8_t *src = in->base[t] + (size_t)(first + s) * in->stride[t];
+            for (v = 0; v < ts.n_values; v += per) {
+                size_t c = ts.n_values - v < per ? ts.n_values - v : per;
+                in_copy(m, tmp, src + v * unit, c, in_f32);
+                lite_put(&w, tmp, c * m->in_word.bytes);
+            }
+        }
+        lite_flush(&w);
+    }
+    rc = start_and_wait(d, m->cmd_run, k);
+    if (rc == NNA_OK) rc = check_samples(d, k);
+    if (rc != NNA_OK) return rc;
+    for (t = 0; t < tensor_count(m, 1); t++) {
+        const nna_tensor_t ts = tensor_at(m, 1, t);
+        const size_t per = LITE_CHUNK / m->out_word.bytes, unit = out_f32 ? 4u : m->out_word.bytes;
+        lite_bytes_t r;
+        r.d = d, r.reg = ts.lite_buf, r.n = 0;
+        for (s = 0; s < k; s++) {
+            uint8_t *dst = out->base[t] + (size_t)(first + s) * out->stride[t];
+            for (v = 0; v < ts.n_values; v += per) {
+                size_t c = ts.n_values - v < per ? ts.n_values - v : per;
+                lite_get(&r, tmp, c * m->out_word.bytes);
+                out_copy(m, dst + v * unit, tmp, c, out_f32);
+            }
+        }
+    }
+    return NNA_OK;
+}
+
+/* axi_master: one block per tensor in the work memory, each at its own address register;
+ * axi_stream: each sample's tensors end to end, as the one stream carries them. */
+static int run_dma_views(nna_dev_t *d, const views_t *in, int in_f32, const views_t *out, int out_f32,
+                         uint32_t first, uint32_t k) {
+    const nna_model_t *m = d->model;
+    const int master = m->interface == NNA_IF_AXI_MASTER;
+    const size_t ib = m->in_word.bytes, ob = m->out_word.bytes;
+    size_t off[2][NNA_MAX_TENSORS], at = 0, in_end = 0, out_start = 0;
+    uint8_t *cpu = (uint8_t *)d->mem.cpu;
+    uint32_t t, s;
+    int side, rc;
+    for (side = 0; side < 2; side++) {
+        const size_t bytes = side ? ob : ib, row = side ? m->n_outputs : m->n_inputs;
+        if (side) out_start = at;
+        for (t = 0; t < tensor_count(m, side); t++) {
+            const nna_tensor_t ts = tensor_at(m, side, t);
+            off[side][t] = master ? at : at + ts.offset * bytes;
+            if (master) at = align_up(at + (size_t)k * ts.n_values * bytes);
+        }
+        if (!master) at = align_up(at + (size_t)k * row * bytes);
+        if (!side) in_end = at;
+    }
+    for (t = 0; t < tensor_count(m, 0); t++) {
+        const nna_tensor_t ts = tensor_at(m, 0, t);
+        const size_t step = master ? ts.n_values * ib : (size_t)m->n_inputs * ib; /* next sample's place */
+        for (s = 0; s < k; s++)
+            in_copy(m, cpu + off[0][t] + s * step, in->base[t] + (size_t)(first + s) * in->stride[t], ts.n_values,
+                    in_f32);
+    }
+    nna_hal_flush(d->hal, cpu, in_end);
+    nna_hal_flush(d->hal, cpu + out_start, at - out_start); /* no dirty line may land on the device's writes */
+    if (master) {
+        for (side = 0; side < 2; side++)
+            for (t = 0; t < tensor_count(m, side); t++)
+                wr64(d, tensor_at(m, side, t).addr_reg, d->mem.bus + off[side][t]);
+        rc = start_and_wait(d, m->cmd_run, k);
+    } else {
+        rc = stream_transfer(d, (size_t)k * m->n_inputs * ib, out_start, (size_t)k * m->n_outputs * ob, k);
+    }
+    if (rc == NNA_OK) rc = check_samples(d, k);
+    if (rc != NNA_OK) return rc;
+    nna_hal_invalidate(d->hal, cpu + out_start, at - out_start);
+    for (t = 0; t < tensor_count(m, 1); t++) {
+        const nna_tensor_t ts = tensor_at(m, 1, t);
+        const size_t step = master ? ts.n_values * ob : (size_t)m->n_outputs * ob;
+        for (s = 0; s < k; s++)
+            out_copy(m, out->base[t] + (size_t)(first + s) * out->stride[t], cpu + off[1][t] + s * step, ts.n_values,
+                     out_f32);
+    }
+    return NNA_OK;
+}
+
+static int predict_views(nna_dev_t *d, const views_t *in, int in_f32, const views_t *out, int out_f32, uint32_t n) {
+    const nna_model_t *m = d->model;
+    uint32_t cap, done = 0;
+    if (m->external_weights && !d->weights_loaded) return NNA_ERR_NO_WEIGHTS;
+    cap = samples_per_start(d);
+    if (n && cap == 0) return NNA_ERR_MEM_SMALL;
+    while (done < n) {
+        uint32_t k = n - done < cap ? n - done : cap;
+        int rc = m->interface == NNA_IF_AXI_LITE ? run_lite_views(d, in, in_f32, out, out_f32, done, k)
+                                                 : run_dma_views(d, in, in_f32, out, out_f32, done, k);
+        if (rc != NNA_OK) return rc;
+        done += k;
+    }
+    return NNA_OK;
+}
+
+/* nna_predict on a multi-tensor model: each sample's tensors end to end in `in` and `out`. */
+static int predict_rows(nna_dev_t *d, const void *in, int in_f32, void *out, int out_f32, uint32_t n) {
+    const nna_model_t *m = d->model;
+    views_t vi, vo;
+    uint32_t t;
+    const size_t iu = in_f32 ? 4u : m->in_word.bytes, ou = out_f32 ? 4u : m->out_word.bytes;
+    if (!tensors_valid(m)) return NNA_ERR_ARG;
+    for (t = 0; t < tensor_count(m, 0); t++) {
+        vi.base[t] = (uint8_t *)(uintptr_t)in + tensor_at(m, 0, t).offset * iu;
+        vi.stride[t] = (size_t)m->n_inputs * iu;
+    }
+    for (t = 0; t < tensor_count(m, 1); t++) {
+        vo.base[t] = (uint8_t *)out + tensor_at(m, 1, t).offset * ou;
+        vo.stride[t] = (size_t)m->n_outputs * ou;
+    }
+    return predict_views(d, &vi, in_f32, &vo, out_f32, n);
+}
+
+static int predict_tensors(nna_dev_t *d, const void *const *in, int in_f32, void *const *out, int out_f32,
+                           uint32_t n) {
+    const nna_model_t *m;
+    views_t vi, vo;
+    uint32_t t;
+    if (d == NULL || d->model == NULL || (n && (in == NULL || out == NULL))) return NNA_ERR_ARG;
+    m = d->model;
+    if (!tensors_valid(m)) return NNA_ERR_ARG;
+    for (t = 0; t < tensor_count(m, 0); t++) {
+        if (n && in[t] == NULL) return NNA_ERR_ARG;
+        vi.base[t] = (uint8_t *)(uintptr_t)in[t];
+        vi.stride[t] = (size_t)tensor_at(m, 0, t).n_values * (in_f32 ? 4u : m->in_word.bytes);
+    }
+    for (t = 0; t < tensor_count(m, 1); t++) {
+        if (n && out[t] == NULL) return NNA_ERR_ARG;
+        vo.base[t] = (uint8_t *)out[t];
+        vo.stride[t] = (size_t)tensor_at(m, 1, t).n_values * (out_f32 ? 4u : m->out_word.bytes);
+    }
+    return predict_views(d, &vi, in_f32, &vo, out_f32, n);
+}
+
+int nna_predict_tensors(nna_dev_t *dev, const void *const *in_words, void *const *out_words, uint32_t n_samples) {
+    return predict_tensors(dev, in_words, 0, out_words, 0, n_samples);
+}
+
+int nna_predict_tensors_f32(nna_dev_t *dev, const float *const *in, float *const *out, uint32_t n_samples) {
+    return predict_tensors(dev, (const void *const *)in, 1, (void *const *)out, 1, n_samples);
 }

@@ -53,6 +53,28 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _offsets(sizes: list[int], start: int) -> list[int]:
+    """Where consecutive blocks of these sizes start, each on an ALIGN boundary."""
+    out, at = [], start
+    for n in sizes:
+        out.append(at)
+        at = _align(at + n)
+    return out
+
+
+def _rows(x, shape: tuple, n_values: int, what: str) -> np.ndarray:
+    """One input array -> (N, n_values): (N, *shape), (N, n_values), or a single sample."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu":
+        raise InputShapeError(f"predict: {what} dtype {x.dtype} is not numeric")
+    if x.shape == shape or (x.ndim == 1 and x.size == n_values):
+        x = x.reshape(1, -1)
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != n_values:
+        raise InputShapeError(f"predict: {what} shape {x.shape}; expected (N, {', '.join(map(str, shape))}) "
+                              f"or (N, {n_values})")
+    return x.reshape(len(x), n_values)
+
+
 class RegisterDma:
     """An AXI DMA in simple mode driven through its PG021 registers (simulated device, or any
     register port). pynq_driver.ChannelDma is the same engine through pynq.lib.dma's channels."""
@@ -356,16 +378,22 @@ class Accelerator:
 
     # ---- inference ----
     def _check_input(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        shape = tuple(self.desc.input_shape)
-        if x.dtype.kind not in "fiu":
-            raise InputShapeError(f"predict: input dtype {x.dtype} is not numeric")
-        if x.shape == shape or (x.ndim == 1 and x.size == self.desc.n_inputs):
-            x = x.reshape(1, -1)
-        if x.ndim < 2 or int(np.prod(x.shape[1:])) != self.desc.n_inputs:
-            raise InputShapeError(f"predict: input shape {x.shape}; expected (N, {', '.join(map(str, shape))}) "
-                                  f"or (N, {self.desc.n_inputs})")
-        return x.reshape(len(x), self.desc.n_inputs)
+        if len(self.desc.inputs) > 1:
+            return self._join_inputs(x)
+        return _rows(x, tuple(self.desc.input_shape), self.desc.n_inputs, "input")
+
+    def _join_inputs(self, xs) -> np.ndarray:
+        """A list of arrays, one per input tensor -> the (N, n_inputs) rows the IP takes: per sample
+        the tensors end to end, in the description's order."""
+        ts = self.desc.inputs
+        if not isinstance(xs, (list, tuple)) or len(xs) != len(ts):
+            raise InputShapeError(f"predict: this model has {len(ts)} inputs; give a list of {len(ts)} arrays "
+                                  f"({', '.join(t.name for t in ts)})")
+        rows = [_rows(x, t.shape, t.n_values, f"input {t.name}") for x, t in zip(xs, ts)]
+        if len({len(r) for r in rows}) != 1:
+            raise InputShapeError(f"predict: the input arrays hold different numbers of samples "
+                                  f"({', '.join(str(len(r)) for r in rows)})")
+        return np.concatenate(rows, axis=1)
 
     def _in_words(self, x, raw: bool) -> np.ndarray:
         d = self.desc
@@ -383,13 +411,17 @@ class Accelerator:
         if raw:
             return out.view("<f4") if d.out_word.is_float else out
         y = words.decode(out, d.out_word)
+        if len(d.outputs) > 1:  # one array per output tensor, in the description's order
+            return [y[:, t.offset:t.offset + t.n_values].reshape((len(y), *t.shape)) for t in d.outputs]
         return y.reshape((len(y), *d.output_shape))
 
     def predict(self, x, raw: bool = False) -> np.ndarray:
         """Float (or integer) inputs -> float32 outputs of shape (N, *output_shape); the
         driver encodes to the IP's input words and decodes its output words. With raw=True,
         `x` holds raw input words and the raw output words are returned. Waits by polling
-        CTRL, bounded by the timeout."""
+        CTRL, bounded by the timeout. A model with several inputs takes a list of arrays (one
+        per input, the description's order); one with several outputs returns a list. Raw words
+        of several tensors lie end to end per sample (N, n_inputs) -> (N, n_outputs)."""
         return self._outputs(self.predict_words(self._in_words(x, raw)), raw)
 
     async def predict_async(self, x, raw: bool = False) -> np.ndarray:
@@ -440,7 +472,8 @@ class Accelerator:
         if d.interface == "axi_lite":
             return d.lite_max_batch
         in_s, out_s = d.n_inputs * d.in_word.bytes, d.n_outputs * d.out_word.bytes
-        cap = (self.max_work_bytes - ALIGN) // (in_s + out_s)
+        # every tensor's block but the last may be padded to ALIGN (one tensor each: ALIGN)
+        cap = (self.max_work_bytes - ALIGN * (len(d.inputs) + len(d.outputs) - 1)) // (in_s + out_s)
         if d.interface == "axi_stream":
             cap = min(cap, self.dma_max_bytes // in_s, self.dma_max_bytes // out_s)
         if cap < 1:
@@ -457,21 +490,34 @@ class Accelerator:
         d = self.desc
         data = np.ascontiguousarray(chunk_words).view(np.uint8).reshape(-1)
         if d.interface == "axi_lite":
-            padded = np.zeros((data.size + 3) // 4 * 4, dtype=np.uint8)  # whole 32-bit registers, as the C driver
-            padded[:data.size] = data
-            for i, w in enumerate(padded.view("<u4")):
-                self.regs.write(d.lite_in_offset + 4 * i, int(w))
+            for t, block in zip(d.inputs, self._blocks(chunk_words, d.inputs)):
+                padded = np.zeros((block.size + 3) // 4 * 4, dtype=np.uint8)  # whole 32-bit registers, as the C driver
+                padded[:block.size] = block
+                for i, w in enumerate(padded.view("<u4")):
+                    self.regs.write(t.lite_offset + 4 * i, int(w))
             return {"k": k, "t0": self._kick(d.commands["RUN"], k)}
-        in_sz, out_sz = data.size, k * d.n_outputs * d.out_word.bytes
-        out_off = _align(in_sz)
-        buf = self._work_buffer(out_off + out_sz)
-        buf.array[:in_sz] = data
-        buf.flush()
-        pending = {"k": k, "buf": buf, "out_off": out_off, "out_sz": out_sz}
         if d.interface == "axi_master":
-            self._wr64("IN_ADDR", buf.device_address)
-            self._wr64("OUT_ADDR", buf.device_address + out_off)
+            # one block per tensor (a single-tensor IP: input at 0, output at the next ALIGN boundary)
+            blocks = self._blocks(chunk_words, d.inputs)
+            in_offs = _offsets([b.size for b in blocks], 0)
+            out_sizes = [k * t.n_values * d.out_word.bytes for t in d.outputs]
+            out_offs = _offsets(out_sizes, _align(in_offs[-1] + blocks[-1].size))
+            buf = self._work_buffer(out_offs[-1] + out_sizes[-1])
+            for off, block in zip(in_offs, blocks):
+                buf.array[off:off + block.size] = block
+            buf.flush()
+            for t, off in zip(d.inputs, in_offs):
+                self._wr64(t.register, buf.device_address + off)
+            for t, off in zip(d.outputs, out_offs):
+                self._wr64(t.register, buf.device_address + off)
+            pending = {"k": k, "buf": buf, "out_offs": out_offs, "out_sizes": out_sizes}
         else:
+            in_sz, out_sz = data.size, k * d.n_outputs * d.out_word.bytes
+            out_off = _align(in_sz)
+            buf = self._work_buffer(out_off + out_sz)
+            buf.array[:in_sz] = data
+            buf.flush()
+            pending = {"k": k, "buf": buf, "out_off": out_off, "out_sz": out_sz}
             # A start still waiting for its input would take this call's samples (and this start
             # would wait for the next call's): nothing goes on the streams until the core is idle.
             self._wait_idle()
@@ -495,16 +541,29 @@ class Accelerator:
             self._recover_dma()
             raise
         self._check_done(k)
+        dtype = f"<u{d.out_word.bytes}"
         if d.interface == "axi_lite":
-            nbytes = k * d.n_outputs * d.out_word.bytes
-            regs = np.array([self.regs.read(d.lite_out_offset + 4 * i) for i in range((nbytes + 3) // 4)],
-                            dtype="<u4")
-            raw = regs.view(np.uint8)[:nbytes]
-        else:
-            buf, off = pending["buf"], pending["out_off"]
-            buf.invalidate()
-            raw = buf.array[off:off + pending["out_sz"]]
-        return np.frombuffer(raw.tobytes(), dtype=f"<u{d.out_word.bytes}").reshape(k, d.n_outputs)
+            parts = []
+            for t in d.outputs:
+                nbytes = k * t.n_values * d.out_word.bytes
+                regs = np.array([self.regs.read(t.lite_offset + 4 * i) for i in range((nbytes + 3) // 4)],
+                                dtype="<u4")
+                parts.append(np.frombuffer(regs.view(np.uint8)[:nbytes].tobytes(), dtype=dtype).reshape(k, t.n_values))
+            return np.concatenate(parts, axis=1)
+        buf = pending["buf"]
+        buf.invalidate()
+        if d.interface == "axi_master":
+            return np.concatenate([np.frombuffer(buf.array[off:off + n].tobytes(), dtype=dtype).reshape(k, t.n_values)
+                                   for t, off, n in zip(d.outputs, pending["out_offs"], pending["out_sizes"])], axis=1)
+        off = pending["out_off"]
+        raw = buf.array[off:off + pending["out_sz"]]
+        return np.frombuffer(raw.tobytes(), dtype=dtype).reshape(k, d.n_outputs)
+
+    @staticmethod
+    def _blocks(chunk_words: np.ndarray, tensors) -> list[np.ndarray]:
+        """(k, n_inputs) words -> each tensor's (k, n_values) words as bytes, samples one after another."""
+        w = np.asarray(chunk_words).reshape(len(chunk_words), -1)
+        return [np.ascontiguousarray(w[:, t.offset:t.offset + t.n_values]).view(np.uint8).reshape(-1) for t in tensors]
 
     def _recover_dma(self) -> None:
         if self._dma is not None:

@@ -41,6 +41,19 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Tensor:
+    """One input or output tensor. A multi-input/multi-output IP lays its tensors end to end per
+    sample (`offset`: first value within the sample's n_inputs/n_outputs values); on axi_master
+    each has its own buffer (`register`), on axi_lite its own window (`lite_offset`)."""
+    name: str
+    shape: tuple
+    n_values: int
+    offset: int
+    register: str | None = None
+    lite_offset: int | None = None
+
+
+@dataclass(frozen=True)
 class Description:
     top: str
     vlnv: str
@@ -67,6 +80,12 @@ class Description:
     n_values: int
     default_image: Path | None = field(default=None, compare=False)
     weight_banks: int = 1       # weight sets the IP holds (LOAD_BANK / ACTIVE_BANK / BANKS_VALID when > 1)
+    inputs: tuple = ()          # Tensor per input; one for a single-input IP
+    outputs: tuple = ()
+
+    @property
+    def multi_io(self) -> bool:
+        return len(self.inputs) > 1 or len(self.outputs) > 1
 
     def error_name(self, code: int) -> str:
         return next((n for n, c in self.errors.items() if c == code), f"UNKNOWN({code})")
@@ -88,7 +107,20 @@ def from_dicts(desc: dict, regmap: dict, layout: dict, ip_dir: Path | None = Non
         n_values=int(layout["n_values"]),
         default_image=(Path(ip_dir) / image) if (ip_dir is not None and image) else None,
         weight_banks=int(desc.get("weight_banks") or 1),
+        inputs=_tensors(desc, regmap, "inputs"), outputs=_tensors(desc, regmap, "outputs"),
     )
+
+
+def _tensors(desc: dict, regmap: dict, side: str) -> tuple:
+    """The description's `inputs`/`outputs`; a single-tensor IP's one tensor from input_shape etc."""
+    one = {"inputs": ("input", "input_shape", "IN_ADDR", "lite_in_offset"),
+           "outputs": ("output", "output_shape", "OUT_ADDR", "lite_out_offset")}[side]
+    if side not in desc:
+        shape = tuple(desc[one[1]])
+        register = one[2] if desc["interface"] == "axi_master" else None
+        return (Tensor(one[0], shape, int(desc["n_" + side]), 0, register, regmap.get(one[3])),)
+    return tuple(Tensor(t["name"], tuple(t["shape"]), int(t["n_values"]), int(t["stream_offset"]),
+                        t.get("register"), t.get("lite_offset")) for t in desc[side])
 
 
 def load(ip_dir) -> Description:

@@ -6,6 +6,7 @@ REGISTERS/REGISTER with PROPERTY ADDRESS_OFFSET, MEMRANGE BASEVALUE/HIGHVALUE/IN
 PORTS/PORT SIGNAME)."""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,15 @@ HLS_REGISTER = {
     "FINGERPRINT": "fingerprint", "IDENT": "ident", "SAMPLES_DONE": "samples_done",
     "LOAD_BANK": "load_bank", "ACTIVE_BANK": "active_bank", "BANKS_VALID": "banks_valid",
 }
+
+
+def hls_register(name: str) -> str | None:
+    """The handoff's name of a register-map register: a further tensor's IN_ADDR_<i> / OUT_ADDR_<j>
+    is the low word of the top's in_data_<i> / out_data_<j> argument."""
+    m = re.fullmatch(r"(IN|OUT)_ADDR_(\d+)", name)
+    if m:
+        return f"{m.group(1).lower()}_data_{m.group(2)}_1"
+    return HLS_REGISTER.get(name)
 
 
 @dataclass

@@ -175,7 +175,7 @@ class NnAccelIP(DefaultIP):
         if cell.vlnv != desc.vlnv:
             raise IdentError(f"{hwh}: cell {self.cell} is {cell.vlnv}, its description is for {desc.vlnv}")
         for name, offset in desc.regs.items():
-            hls = hwh_mod.HLS_REGISTER.get(name)
+            hls = hwh_mod.hls_register(name)
             if hls in cell.registers and cell.registers[hls] != offset:
                 raise IdentError(f"{hwh}: cell {self.cell} has register {hls} at 0x{cell.registers[hls]:X}, the "
                                  f"description's register map puts {name} at 0x{offset:X}")

@@ -57,11 +57,17 @@ _REG_FIELDS = {"reg_ctrl": "CTRL", "reg_gie": "GIE", "reg_ier": "IER", "reg_isr"
 _BANK_FIELDS = {"reg_load_bank": "LOAD_BANK", "reg_active_bank": "ACTIVE_BANK", "reg_banks_valid": "BANKS_VALID"}
 
 
+MAX_TENSORS = 9  # NNA_SIM_MAX_TENSORS
+_TENSOR_ARRAYS = ("in_sizes", "out_sizes", "reg_in_addrs", "reg_out_addrs", "reg_in_bufs", "reg_out_bufs")
+
+
 class SimConfig(ctypes.Structure):
     """Mirror of nna_sim_config_t (sw/sim/nna_simdev.h)."""
     _fields_ = [(n, ctypes.c_uint32) for n in _U32_FIELDS] + [
         (n, ctypes.c_uint64) for n in ("accel_base", "dma_base", "ddr_base", "ddr_size")] + [
-        (n, ctypes.c_uint32) for n in _BANK_FIELDS]
+        (n, ctypes.c_uint32) for n in _BANK_FIELDS] + [
+        ("n_in_tensors", ctypes.c_uint32), ("n_out_tensors", ctypes.c_uint32)] + [
+        (n, ctypes.c_uint32 * MAX_TENSORS) for n in _TENSOR_ARRAYS]
 
 
 def _cache_dir() -> Path:
@@ -145,6 +151,13 @@ def sim_config(desc: description_mod.Description, dma_length_bits: int = 14, lat
     c.reg_in_buf = ABSENT if desc.lite_in_offset is None else desc.lite_in_offset
     c.reg_out_buf = ABSENT if desc.lite_out_offset is None else desc.lite_out_offset
     c.address_range = desc.address_range
+    # several tensors: each one's size and its address register (axi_master) or window (axi_lite)
+    c.n_in_tensors, c.n_out_tensors = len(desc.inputs), len(desc.outputs)
+    for side, tensors in (("in", desc.inputs), ("out", desc.outputs)):
+        for i, t in enumerate(tensors):
+            getattr(c, f"{side}_sizes")[i] = t.n_values
+            getattr(c, f"reg_{side}_addrs")[i] = desc.regs.get(t.register, ABSENT) if t.register else ABSENT
+            getattr(c, f"reg_{side}_bufs")[i] = ABSENT if t.lite_offset is None else t.lite_offset
     c.accel_base, c.dma_base, c.ddr_base, c.ddr_size = ACCEL_BASE, DMA_BASE, DDR_BASE, DDR_SIZE
     return c
 

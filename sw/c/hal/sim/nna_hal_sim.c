@@ -77,6 +77,21 @@ void nna_hal_sim_config(nna_sim_config_t *c, const nna_model_t *m) {
     c->dma_base = NNA_SIM_DMA_BASE;
     c->ddr_base = NNA_SIM_DDR_BASE;
     c->ddr_size = NNA_SIM_DDR_SIZE;
+    if (m->n_in_tensors > 1 || m->n_out_tensors > 1) { /* several tensors: their sizes, registers, windows */
+        uint32_t t;
+        c->n_in_tensors = m->n_in_tensors > 1 ? m->n_in_tensors : 1u;
+        c->n_out_tensors = m->n_out_tensors > 1 ? m->n_out_tensors : 1u;
+        for (t = 0; t < c->n_in_tensors && t < NNA_SIM_MAX_TENSORS; t++) {
+            c->in_sizes[t] = m->n_in_tensors > 1 ? m->in_tensors[t].n_values : m->n_inputs;
+            c->reg_in_addrs[t] = m->n_in_tensors > 1 ? m->in_tensors[t].addr_reg : r->in_addr;
+            c->reg_in_bufs[t] = m->n_in_tensors > 1 ? m->in_tensors[t].lite_buf : r->in_buf;
+        }
+        for (t = 0; t < c->n_out_tensors && t < NNA_SIM_MAX_TENSORS; t++) {
+            c->out_sizes[t] = m->n_out_tensors > 1 ? m->out_tensors[t].n_values : m->n_outputs;
+            c->reg_out_addrs[t] = m->n_out_tensors > 1 ? m->out_tensors[t].addr_reg : r->out_addr;
+            c->reg_out_bufs[t] = m->n_out_tensors > 1 ? m->out_tensors[t].lite_buf : r->out_buf;
+        }
+    }
 }
 
 int nna_hal_sim_open(nna_hal_t *hal, const nna_model_t *model, const char *csim_library) {
