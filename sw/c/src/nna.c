@@ -188,8 +188,8 @@ int nna_set_dma_max_bytes(nna_dev_t *dev, uint32_t max_bytes) {
     return NNA_OK;
 }
 
-int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
-             const nna_mem_t *mem) {
+static int init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
+                const nna_mem_t *mem) {
     uint32_t status, ctrl;
     int rc;
     if (dev == NULL || model == NULL) return NNA_ERR_ARG;
@@ -228,7 +228,7 @@ int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t
     return NNA_OK;
 }
 
-int nna_enable_irq(nna_dev_t *dev, int enable) {
+static int enable_irq(nna_dev_t *dev, int enable) {
     const nna_regmap_t *r;
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     r = &dev->model->regs;
@@ -244,7 +244,7 @@ int nna_enable_irq(nna_dev_t *dev, int enable) {
     return NNA_OK;
 }
 
-int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
+static int read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     if (status) *status = rd(dev, dev->model->regs.status);
     if (last_error) *last_error = rd(dev, dev->model->regs.last_error);
@@ -252,7 +252,7 @@ int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint
     return NNA_OK;
 }
 
-int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+static int load_weights(nna_dev_t *dev, const void *image, size_t len) {
     const nna_model_t *m;
     uint64_t bus = 0;
     size_t total;
@@ -422,10 +422,62 @@ static int predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_
     return NNA_OK;
 }
 
+/* ---- one user at a time: every public operation holds the HAL's lock ---- */
+int nna_lock(nna_dev_t *dev) {
+    if (dev == NULL) return NNA_ERR_ARG;
+    return nna_hal_lock(dev->hal) == 0 ? NNA_OK : NNA_ERR_HAL;
+}
+
+void nna_unlock(nna_dev_t *dev) {
+    if (dev) nna_hal_unlock(dev->hal);
+}
+
+int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
+             const nna_mem_t *mem) {
+    int rc;
+    if (dev == NULL) return NNA_ERR_ARG;
+    if (nna_hal_lock(hal) != 0) return NNA_ERR_HAL;
+    rc = init(dev, model, hal, base, dma_base, mem);
+    nna_hal_unlock(hal);
+    return rc;
+}
+
+int nna_enable_irq(nna_dev_t *dev, int enable) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = enable_irq(dev, enable);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = read_status(dev, status, last_error, samples_done);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = load_weights(dev, image, len);
+    nna_unlock(dev);
+    return rc;
+}
+
+static int locked_predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_f32, uint32_t n) {
+    int rc = nna_lock(d);
+    if (rc != NNA_OK) return rc;
+    rc = predict(d, in, in_f32, out, out_f32, n);
+    nna_unlock(d);
+    return rc;
+}
+
 int nna_predict(nna_dev_t *dev, const void *in_words, void *out_words, uint32_t n_samples) {
-    return predict(dev, in_words, 0, out_words, 0, n_samples);
+    return locked_predict(dev, in_words, 0, out_words, 0, n_samples);
 }
 
 int nna_predict_f32(nna_dev_t *dev, const float *in, float *out, uint32_t n_samples) {
-    return predict(dev, in, 1, out, 1, n_samples);
+    return locked_predict(dev, in, 1, out, 1, n_samples);
 }
