@@ -195,7 +195,8 @@ def test_two_c_processes_share_one_device(rig, c_client, device, tmp_path, label
 def test_concurrency_figures(concurrency_rows, rig, figures):  # noqa: F811
     """Written after the runs above (in file order); the control's counts vary from run to run,
     so the figures record only what the test asserts for it."""
-    assert len(concurrency_rows) == 2 * len(RUNS)
+    if len(concurrency_rows) != 2 * len(RUNS):
+        pytest.skip("the process runs above did not all run (a -k selection): no figures to write")
     rows = []
     for driver, label, t in concurrency_rows:
         if label.startswith("control"):

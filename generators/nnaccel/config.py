@@ -150,7 +150,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"configuration: expected a mapping of keys, got {type(raw).__name__}")
     base = Path(base_dir)
-    unknown = sorted(set(raw) - set(KEYS))
+    unknown = sorted(set(raw) - set(KEYS), key=repr)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(f"unknown configuration key {unknown[0]!r}; valid keys: {', '.join(KEYS)}")
     if raw.get("model") in (None, ""):
@@ -174,7 +174,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         raise ConfigError("weight_format: float32 applies to weights: external only (embedded weights have no image)")
 
     bus_width = raw.get("bus_width", facts.get("bus_width", 64))
-    if bus_width not in BUS_WIDTHS:
+    if isinstance(bus_width, bool) or not isinstance(bus_width, int) or bus_width not in BUS_WIDTHS:
         raise ConfigError(f"bus_width: {bus_width!r} is not valid; choose one of {', '.join(map(str, BUS_WIDTHS))}")
     if board is not None and bus_width > facts["bus_width"]:
         raise ConfigError(f"bus_width: {bus_width} is wider than board {board}'s HP ports ({facts['bus_width']} bits, "
@@ -237,8 +237,11 @@ def parse_set(items: list[str]) -> dict:
             value = text
         node = out
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):  # an earlier --set gave this path a value, not a mapping
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is set to {node!r} by an earlier "
+                                  "--set; one --set per key path")
         node[parts[-1]] = value
     return out
 
@@ -256,6 +259,8 @@ def read_yaml(path: Path | str) -> dict:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"config file {p}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p}: not a text (UTF-8) YAML file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
