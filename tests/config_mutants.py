@@ -74,7 +74,7 @@ def mutate_mapping(base: dict, rng: random.Random, keys: list) -> tuple[str, dic
         else:
             op = "none"
         cats.append(op)
-    return "mapping: " + "+".join(sorted(set(cats))), cfg
+    return (f"mapping: {cats[0]}" if len(cats) == 1 else "mapping: 2-3 changes"), cfg
 
 
 def mutate_text(text: str, rng: random.Random) -> tuple[str, str]:

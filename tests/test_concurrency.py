@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -302,3 +303,18 @@ def test_sim_hal_waits_for_the_lock_file(fake, tmp_path):
     os.close(fd)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "load rc=0 " in out, out + err
+
+
+def test_pynq_lock_path_is_the_uio_node_of_the_accelerator(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE / "fakepynq"))
+    from nnaccel_driver.pynq_driver import device_lock_path
+
+    sysfs, dev = tmp_path / "sys", tmp_path / "dev"
+    for name, addr in (("uio0", "0x80000000"), ("uio1", "0xa0000000")):
+        (sysfs / name / "maps" / "map0").mkdir(parents=True)
+        (sysfs / name / "maps" / "map0" / "addr").write_text(addr + "\n")
+        dev.mkdir(exist_ok=True)
+        (dev / name).touch()
+    assert device_lock_path(0xA0000000, sysfs, dev) == dev / "uio1"  # the node the C driver's Linux HAL locks
+    fallback = device_lock_path(0xB0000000, sysfs, dev)
+    assert fallback.name == "nnaccel-b0000000.lock" and fallback.parent == Path(tempfile.gettempdir())

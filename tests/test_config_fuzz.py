@@ -315,7 +315,7 @@ def test_config_fuzz_figures(work, figures):  # noqa: F811
                  for cat, v in sorted(rows[key].items())]
         figures[f"config-fuzz-{i + 1}-{key}"] = {
             "title": f"Configuration fuzz, in-process: {titles[key]}",
-            "what": ("Seeded mutants (tests/config_mutants.py) through the real entry point with the IP generation "
+            "what": (f"Seed {SEED}. Mutants (tests/config_mutants.py) through the real entry point with the IP generation "
                      "replaced by a stub; each refusal is one line on stderr with exit 1, and leaves no output or "
                      "staging file."),
             "columns": ["mutants", "tried", "outcome"], "rows": table}

@@ -113,7 +113,7 @@ class ChannelDma:
                 raise DmaError(f"{what} ({name}): {e}") from None
 
 
-def device_lock_path(phys_addr, uio_root="/sys/class/uio") -> Path:
+def device_lock_path(phys_addr, uio_root="/sys/class/uio", dev_root="/dev") -> Path:
     """The file every user of the accelerator at `phys_addr` flocks: its /dev/uioN node when a
     UIO device maps that address (the C driver's Linux HAL locks the same node), otherwise
     nnaccel-<address>.lock in the temporary directory."""
@@ -124,8 +124,8 @@ def device_lock_path(phys_addr, uio_root="/sys/class/uio") -> Path:
                 mapped = int((Path(uio_root) / entry / "maps" / "map0" / "addr").read_text().strip(), 0)
             except (OSError, ValueError):
                 continue
-            if mapped == addr and Path("/dev", entry).exists():
-                return Path("/dev", entry)
+            if mapped == addr and Path(dev_root, entry).exists():
+                return Path(dev_root, entry)
     except (OSError, TypeError, ValueError):
         pass
     return Path(tempfile.gettempdir()) / f"nnaccel-{int(phys_addr or 0):x}.lock"
