@@ -323,3 +323,20 @@ def test_config_fuzz_figures(work, figures):  # noqa: F811
         "title": "Configuration fuzz, real processes (a sample of the refused mutants)",
         "what": "Run two at a time; the error line must equal the in-process one.",
         "columns": ["entry point", "mutants", "outcome"], "rows": rows["processes"]}
+
+
+def test_a_key_given_twice_is_refused(work, tmp_path, capsys):
+    """PyYAML keeps the last of two equal keys silently; the configuration reader refuses them
+    (found by the fuzz: duplicated lines were accepted)."""
+    from nnaccel.cli import main
+
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text("interface: axi_master\nio_type: io_stream\ninterface: axi_lite\n")
+    rc = main(["ip", str(work["model"]), "-o", str(tmp_path / "out"), "--config", str(cfg)])
+    line = _one_line(capsys.readouterr().err)
+    assert rc == 1 and line == f"nnaccel ip: error: config file {cfg}: found duplicate key 'interface' at line 3"
+    assert not (tmp_path / "out").exists()
+    # a YAML merge key may still override what it merges
+    from nnaccel.config import UniqueKeyLoader
+
+    assert yaml.load("a: &x {k: 1}\nb:\n  <<: *x\n  k: 2\n", Loader=UniqueKeyLoader)["b"] == {"k": 2}

@@ -224,6 +224,27 @@ def _bool(raw: dict, key: str, default: bool) -> bool:
     return v
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML would keep the last one
+    silently, and `interface:` written twice is a mistake, not a choice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges may override: not a duplicate
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_set(items: list[str]) -> dict:
     """`KEY=VALUE` overrides; dotted keys reach into `hls` (hls.Model.ReuseFactor=64)."""
     out: dict = {}
@@ -232,7 +253,7 @@ def parse_set(items: list[str]) -> dict:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set interface=axi_master")
         try:
-            value = yaml.safe_load(text) if text else ""
+            value = yaml.load(text, Loader=UniqueKeyLoader) if text else ""
         except yaml.YAMLError:
             value = text
         node = out
@@ -262,11 +283,13 @@ def read_yaml(path: Path | str) -> dict:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {p}: not a text (UTF-8) YAML file") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {p}: not valid YAML{where}") from None
+        problem = str(getattr(e, "problem", "") or "")
+        what = problem if problem.startswith("found duplicate key") else "not valid YAML"
+        raise ConfigError(f"config file {p}: {what}{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
