@@ -318,3 +318,65 @@ def test_pynq_lock_path_is_the_uio_node_of_the_accelerator(tmp_path, monkeypatch
     assert device_lock_path(0xA0000000, sysfs, dev) == dev / "uio1"  # the node the C driver's Linux HAL locks
     fallback = device_lock_path(0xB0000000, sysfs, dev)
     assert fallback.name == "nnaccel-b0000000.lock" and fallback.parent == Path(tempfile.gettempdir())
+
+
+def test_an_unusable_lock_file_is_a_driver_error(tmp_path):
+    from nnaccel_driver import DriverError
+    from nnaccel_driver.lock import DeviceLock
+
+    with pytest.raises(DriverError, match="cannot open the device lock file .*missing"):
+        DeviceLock(tmp_path / "missing" / "dev.lock")
+    lock = DeviceLock(tmp_path / "dev.lock")
+    with lock.hold(), lock.hold():  # reentrant for its holder
+        fd = os.open(tmp_path / "dev.lock", os.O_RDWR)
+        with pytest.raises(BlockingIOError):  # held against other open files (processes)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released by the outermost exit
+    os.close(fd)
+
+
+def test_coroutines_of_one_thread_take_turns(fake):
+    import asyncio
+
+    from nnaccel_driver import BusyError
+    from nnaccel_driver.sim import simulate
+
+    ip, lib, _ = fake
+    acc = simulate(ip, csim_library=lib)
+    acc.load_weights()
+    x = np.random.default_rng(95).standard_normal((2, FAKE_IN)).astype(np.float32)
+    images = {0.25: fake_image(0.25), -1.5: fake_image(-1.5)}
+
+    async def user(bias):
+        outs = []
+        for _ in range(5):
+            async with acc.lock_async():  # a load and its predict as one unit, awaiting the lock
+                acc.load_weights(images[bias])
+                await asyncio.sleep(0)  # let the other coroutine try to get in
+                outs.append(await acc.predict_async(x))
+        return outs
+
+    async def both():
+        return await asyncio.gather(user(0.25), user(-1.5))
+
+    for bias, outs in zip((0.25, -1.5), asyncio.run(both())):
+        assert all(np.array_equal(y, fake_expected(x, bias)) for y in outs)
+
+    async def sync_call_while_another_holds():
+        async def holder(ready, release):
+            async with acc.lock_async():
+                ready.set()
+                await release.wait()
+
+        ready, release = asyncio.Event(), asyncio.Event()
+        task = asyncio.ensure_future(holder(ready, release))
+        await ready.wait()
+        try:  # blocking here would stop the event loop the holder needs
+            with pytest.raises(BusyError, match="another coroutine"):
+                acc.predict(x)
+        finally:
+            release.set()
+            await task
+        return await acc.predict_async(x)
+
+    assert np.array_equal(asyncio.run(sync_call_while_another_holds()), fake_expected(x, -1.5))

@@ -158,6 +158,10 @@ class Accelerator:
         """Context manager: hold the device across several operations (reentrant)."""
         return self._lock.hold(self.lock_timeout if timeout is None else timeout)
 
+    def lock_async(self, timeout: float | None = None):
+        """`async with acc.lock_async():` the same, awaiting the lock instead of blocking the loop."""
+        return self._lock.hold_async(self.lock_timeout if timeout is None else timeout)
+
     @property
     def lock_path(self):
         return self._lock.path

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 
-from .errors import BusyError
+from .errors import BusyError, DriverError
 
 try:
     import fcntl
@@ -37,9 +37,12 @@ class DeviceLock:
         self._fd = None
         if self.path is not None and fcntl is not None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            except PermissionError:  # a device node or another user's file: a read-only fd can be flock'ed
-                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                except PermissionError:  # a device node or another user's file: a read-only fd can be flock'ed
+                    self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise DriverError(f"cannot open the device lock file {self.path} ({e.strerror})") from None
 
     def _me(self):
         return threading.get_ident(), _task()
@@ -69,9 +72,11 @@ class DeviceLock:
         self._owner, self._depth = me, 1
 
     async def acquire_async(self, timeout: float | None = None) -> None:
-        """acquire() that awaits instead of blocking the event loop."""
+        """acquire() that awaits instead of blocking the event loop (also for another coroutine
+        of this thread that holds it)."""
         me = self._me()
-        if self._reenter(me):
+        if self._owner == me:
+            self._depth += 1
             return
         t0, pause = time.monotonic(), 0.0002
         while not self._mutex.acquire(blocking=False):

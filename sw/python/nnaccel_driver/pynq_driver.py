@@ -232,6 +232,9 @@ class NnAccelIP(DefaultIP):
         """Hold the accelerator across several calls (other threads and processes wait)."""
         return self.accelerator.lock(timeout)
 
+    def lock_async(self, timeout: float | None = None):
+        return self.accelerator.lock_async(timeout)
+
     def load_weights(self, image=None) -> None:
         self.accelerator.load_weights(image)
 
