@@ -78,6 +78,11 @@ class DeviceLock:
         if self._owner == me:
             self._depth += 1
             return
+        owner = self._owner
+        if owner is not None and owner[0] == me[0] and owner[1] is None:
+            # this thread holds it outside the event loop that runs us: waiting would never end
+            raise BusyError("the device is held by this thread outside the event loop (acc.lock()); "
+                            "release it before running coroutines that use the device")
         t0, pause = time.monotonic(), 0.0002
         while not self._mutex.acquire(blocking=False):
             self._check_wait(t0, timeout, "another thread or coroutine")
