@@ -278,7 +278,15 @@ def _fusesoc(ws: Path, i: int, name: str, params) -> subprocess.CompletedProcess
 def test_generator_processes_through_fusesoc(work, name):
     ws = _workspace(work, name)
     sample = _sample(work[f"{name}_refused"], N_PROC[name])
-    results = _pool(lambda a: _fusesoc(ws, a[0], name, a[1][0]), list(enumerate(sample)))
+    jobs = [(ws, i, params) for i, (params, _) in enumerate(sample)]
+    if name == "nn_hls":  # control: a valid configuration leaves an entry the check below would see
+        control_ws = _workspace(work, "control")
+        jobs.insert(0, (control_ws, 0, BASE_NN_HLS))  # first: the longest job runs beside the others
+    results = _pool(lambda job: _fusesoc(job[0], job[1], name, job[2]), jobs)
+    if name == "nn_hls":
+        p = results.pop(0)
+        assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+        assert list((control_ws / "cache" / "generator_cache").rglob("*.core")), "FuseSoC cached nothing"
     ran = 0
     for i, ((params, line), p) in enumerate(zip(sample, results)):
         out = (p.stdout + p.stderr).replace(str(ws / "cores" / f"c{i}"), "<core>")
@@ -297,10 +305,12 @@ def test_generator_processes_through_fusesoc(work, name):
     own = ws / "nnaccel-cache" / "generators"
     assert not own.is_dir() or not any(own.iterdir())
     assert ran >= len(sample) // 2, (ran, len(sample))
+    control = ("; control: the base configuration generates (exit 0) and FuseSoC caches it"
+               if name == "nn_hls" else "")
     work["rows"].setdefault("processes", []).append(
         [f"`fusesoc run --setup`, generator {name}", len(sample),
          f"exit non-zero; generator ran in {ran}: its one line is the in-process one; FuseSoC refused the "
-         f"core file in {len(sample) - ran}; no cache entry"])
+         f"core file in {len(sample) - ran}; no cache entry{control}"])
 
 
 def test_config_fuzz_figures(work, figures):  # noqa: F811
