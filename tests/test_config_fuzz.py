@@ -139,17 +139,22 @@ def _generator(name: str):
 def _gen_mutants(name: str, base: dict, n: int, rng: random.Random, work: dict):
     """(category, GAPI text, parameters or None): two thirds mutate the parameters (what a core
     file can give), one third the whole GAPI document or its text (what FuseSoC writes)."""
-    gapi = {"gapi": "1.0", "files_root": str(work["core"]), "vlnv": f"::fz-{name}:0", "parameters": base}
+    # the core directory goes in after mutating: the mutants must not depend on where pytest puts it
+    gapi = {"gapi": "1.0", "files_root": "@CORE@", "vlnv": f"::fz-{name}:0", "parameters": base}
+
+    def text(t: str) -> str:
+        return t.replace("@CORE@", str(work["core"]))
+
     for i in range(n):
         if i % 3 < 2:
             cat, params = mutate_mapping(base, rng, work["keys"])
-            yield "parameters " + cat, dump(dict(gapi, parameters=params)), params
+            yield "parameters " + cat, text(dump(dict(gapi, parameters=params))), params
         elif i % 2:
             cat, doc = mutate_mapping(gapi, rng, work["keys"])
-            yield "GAPI " + cat, dump(doc), None
+            yield "GAPI " + cat, text(dump(doc)), None
         else:
-            cat, text = mutate_text(dump(gapi), rng)
-            yield "GAPI " + cat, text, None
+            cat, mutated = mutate_text(dump(gapi), rng)
+            yield "GAPI " + cat, text(mutated), None
 
 
 @pytest.mark.parametrize("name,base,n", [("nn_hls", BASE_NN_HLS, N_NN_HLS), ("zynq_bd", BASE_ZYNQ_BD, N_ZYNQ_BD)])
