@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import NnaccelError
+from .errors import NnaccelError, one_line
 from .interrupts import Terminated, exit_status, signals_raise
 from .progress import Progress
 
@@ -290,11 +290,11 @@ def main(argv=None) -> int:
         with signals_raise():
             return args.func(args)
     except NnaccelError as e:
-        print(f"{args.prog}: error: {e}", file=sys.stderr)
+        print(f"{args.prog}: error: {one_line(e)}", file=sys.stderr)
         return 1
     except OSError as e:  # a path the staging layer did not see: name it and the reason, no traceback
         where = f"{e.filename}: " if e.filename else ""
-        print(f"{args.prog}: error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"{args.prog}: error: {one_line(where)}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)

@@ -155,7 +155,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"configuration: expected a mapping of keys, got {type(raw).__name__}")
     base = Path(base_dir)
-    unknown = sorted(set(raw) - set(KEYS))
+    unknown = sorted(set(raw) - set(KEYS), key=repr)  # YAML keys need not be strings
     if unknown:
         raise ConfigError(f"unknown configuration key {unknown[0]!r}; valid keys: {', '.join(KEYS)}")
     if raw.get("model") in (None, ""):
@@ -179,7 +179,7 @@ def build_config(raw: dict, base_dir: Path | str = ".") -> Config:
         raise ConfigError("weight_format: float32 applies to weights: external only (embedded weights have no image)")
 
     bus_width = raw.get("bus_width", facts.get("bus_width", 64))
-    if bus_width not in BUS_WIDTHS:
+    if isinstance(bus_width, bool) or not isinstance(bus_width, int) or bus_width not in BUS_WIDTHS:
         raise ConfigError(f"bus_width: {bus_width!r} is not valid; choose one of {', '.join(map(str, BUS_WIDTHS))}")
     if board is not None and bus_width > facts["bus_width"]:
         raise ConfigError(f"bus_width: {bus_width} is wider than board {board}'s HP ports ({facts['bus_width']} bits, "
@@ -235,6 +235,27 @@ def _bool(raw: dict, key: str, default: bool) -> bool:
     return v
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML would keep the last one
+    silently, and `interface:` written twice is a mistake, not a choice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges may override: not a duplicate
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_set(items: list[str]) -> dict:
     """`KEY=VALUE` overrides; dotted keys reach into `hls` (hls.Model.ReuseFactor=64)."""
     out: dict = {}
@@ -243,13 +264,16 @@ def parse_set(items: list[str]) -> dict:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set interface=axi_master")
         try:
-            value = yaml.safe_load(text) if text else ""
+            value = yaml.load(text, Loader=UniqueKeyLoader) if text else ""
         except yaml.YAMLError:
             value = text
         node = out
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):  # an earlier --set gave this path a value, not a mapping
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is set to {node!r} by an earlier "
+                                  "--set; one --set per key path")
         node[parts[-1]] = value
     return out
 
@@ -267,12 +291,16 @@ def read_yaml(path: Path | str) -> dict:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"config file {p}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p}: not a text (UTF-8) YAML file") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {p}: not valid YAML{where}") from None
+        problem = str(getattr(e, "problem", "") or "")
+        what = problem if problem.startswith("found duplicate key") else "not valid YAML"
+        raise ConfigError(f"config file {p}: {what}{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -6,6 +6,11 @@ class NnaccelError(Exception):
     """A user-facing error: one readable line."""
 
 
+def one_line(text) -> str:
+    """A message as one line, whatever it quotes (a path or value with a line break in it)."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 class ConfigError(NnaccelError):
     """The configuration names an unknown key, a bad value or an unsupported combination."""
 

@@ -59,8 +59,8 @@ def input_files(params, base: Path, seen: set[Path] | None = None) -> list[Path]
     for s in _strings(params):
         if not s or "\n" in s or len(s) > 4096:
             continue
-        p = (base / s).resolve()
         try:
+            p = (base / s).resolve()
             is_file, is_dir = p.is_file(), p.is_dir()
         except OSError:
             continue
@@ -95,6 +95,15 @@ def _hash_files(h, files, label) -> None:
         h.update(hashlib.sha256(f.read_bytes()).digest())
 
 
+def _canonical(value):
+    """`value` with every mapping key a string, so that json can sort keys of mixed types."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else f"{type(k).__name__}:{k!r}": _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def key(generator: str, params, files_root: Path, vlnv: str) -> str:
     h = hashlib.sha256()
     versions = {}
@@ -103,7 +112,7 @@ def key(generator: str, params, files_root: Path, vlnv: str) -> str:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    h.update(json.dumps({"generator": generator, "nnaccel": __version__, "vlnv": vlnv, "params": params,
+    h.update(json.dumps({"generator": generator, "nnaccel": __version__, "vlnv": vlnv, "params": _canonical(params),
                          "packages": versions}, sort_keys=True, default=str).encode())
     package = Path(__file__).resolve().parent
     for f in _tree_files(package):  # nnaccel's code and templates, wherever it is installed

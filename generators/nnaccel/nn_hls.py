@@ -21,6 +21,8 @@ def generate(params: dict, files_root: Path, vlnv: str, out_root: Path = Path(".
     params = dict(params)
     raw: dict = {}
     cfg_file = params.pop("config", None)
+    if cfg_file is not None and (not isinstance(cfg_file, str) or not cfg_file):
+        raise ConfigError(f"config: {cfg_file!r:.80} is not the path of a YAML file (relative to the core)")
     if cfg_file is not None:
         path = (files_root / cfg_file).resolve()
         raw = _absolute(read_yaml(path), path.parent)

@@ -77,10 +77,12 @@ def collect(items, board: str, files_root: Path, ip_root: Path, log=print) -> li
         where = f"accelerators[{i}]"
         if not isinstance(item, dict) or len({"ip", "config"} & set(item)) != 1:
             raise ConfigError(f"{where}: expected exactly one of ip: DIR or config: {{...}}, plus an optional name")
-        unknown = sorted(set(item) - {"ip", "config", "name"})
+        unknown = sorted(set(item) - {"ip", "config", "name"}, key=repr)
         if unknown:
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: ip, config, name")
         if "ip" in item:
+            if not isinstance(item["ip"], str) or not item["ip"]:
+                raise ConfigError(f"{where}: ip: {item['ip']!r:.80} is not the path of an IP directory")
             src = Path(item["ip"])
             src = src if src.is_absolute() else Path(files_root) / src
             desc, rng = read_ip_dir(src, where)

@@ -54,7 +54,7 @@ def generate(params: dict, out_dir: Path, files_root: Path = Path("."), vlnv: st
     directory). Everything is built in a staging directory first: on any error nothing is written."""
     if not isinstance(params, dict):
         raise ConfigError("zynq_bd: parameters must be a mapping")
-    unknown = sorted(set(params) - set(GENERATOR_KEYS))
+    unknown = sorted(set(params) - set(GENERATOR_KEYS), key=repr)
     if unknown:
         raise ConfigError(f"zynq_bd: unknown parameter {unknown[0]!r}; valid: {', '.join(GENERATOR_KEYS)}")
     if "board" not in params:

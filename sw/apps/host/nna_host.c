@@ -28,6 +28,7 @@
  *     status                print STATUS, LAST_ERROR, SAMPLES_DONE and the driver's weights_loaded
  *     trace on|off          log register accesses of the simulated device
  *     show OUT              print the float outputs of a predict-f32 OUT file (demo)
+ *     lock-file PATH        later operations hold an flock on PATH (nna_hal_sim_lock_file)
  * One line per operation: "<op> rc=<code> (<message>) writes=<register writes> starts=<starts>".
  * Exit status 0 when every operation returned NNA_OK, 1 otherwise, 2 on usage errors.
  * Built per IP: -DNNA_MODEL_HEADER='"<top>_model.h"' -DNNA_MODEL=<top>_model. */
@@ -162,7 +163,7 @@ int main(int argc, char **argv) {
                         " timeout US | dma-max BYTES | init-at ADDR | stall on|off | stall-dma on|off |"
                         " force-error CODE | lose-irq N | dma-error mm2s|s2mm BITS | flip-weights BIT | status |"
                         " trace on|off | show OUT | load-bank BANK IMAGE | select-bank BANK |"
-                        " switch-on-start N BANK | work-bytes BYTES]...\n",
+                        " switch-on-start N BANK | work-bytes BYTES | lock-file PATH]...\n",
                 argv[0]);
         return 2;
     }
@@ -258,6 +259,8 @@ int main(int argc, char **argv) {
             rc = NNA_OK;
         } else if (strcmp(op, "show") == 0) {
             rc = show(argv[i]);
+        } else if (strcmp(op, "lock-file") == 0) {
+            rc = nna_hal_sim_lock_file(&hal, argv[i]);
         } else {
             fprintf(stderr, "nna_host: unknown operation %s\n", op);
             return 2;

@@ -228,6 +228,14 @@ int nna_predict_tensors_f32(nna_dev_t *dev, const float *const *in, float *const
 /* Reads STATUS / LAST_ERROR / SAMPLES_DONE as left by the last start. */
 int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done);
 
+/* Concurrent users: nna_init, nna_enable_irq, nna_load_weights, nna_predict(_f32) and
+ * nna_read_status each hold the HAL's lock (Linux: flock on the UIO node), so processes sharing
+ * the device cannot interleave a load with a run. nna_lock / nna_unlock hold it across several
+ * calls (e.g. a load and the predicts that must use those weights); they nest. One nna_dev_t
+ * and HAL handle per thread: threads sharing one handle are not serialised by flock. */
+int nna_lock(nna_dev_t *dev);
+void nna_unlock(nna_dev_t *dev);
+
 /* Word encoding (float <-> raw words), exposed for applications and tests. */
 void nna_encode_words(const nna_word_t *w, const float *src, void *dst, size_t count);
 void nna_decode_words(const nna_word_t *w, const void *src, float *dst, size_t count);

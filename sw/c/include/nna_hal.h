@@ -36,6 +36,12 @@ int nna_hal_wait_irq(nna_hal_t *hal, uint32_t timeout_us);
 /* Short pause between polls (may do nothing). */
 void nna_hal_relax(nna_hal_t *hal);
 
+/* Exclusive use of the device by this handle (another process or handle waits), reentrant:
+ * Linux flocks the UIO node, the simulation a lock file if one was given, bare metal does
+ * nothing. Returns 0, or negative when the lock cannot be taken. */
+int nna_hal_lock(nna_hal_t *hal);
+void nna_hal_unlock(nna_hal_t *hal);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,8 +197,8 @@ int nna_set_dma_max_bytes(nna_dev_t *dev, uint32_t max_bytes) {
     return NNA_OK;
 }
 
-int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
-             const nna_mem_t *mem) {
+static int init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
+                const nna_mem_t *mem) {
     uint32_t status, ctrl;
     int rc;
     if (dev == NULL || model == NULL) return NNA_ERR_ARG;
@@ -238,7 +238,7 @@ int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t
     return NNA_OK;
 }
 
-int nna_enable_irq(nna_dev_t *dev, int enable) {
+static int enable_irq(nna_dev_t *dev, int enable) {
     const nna_regmap_t *r;
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     r = &dev->model->regs;
@@ -254,7 +254,7 @@ int nna_enable_irq(nna_dev_t *dev, int enable) {
     return NNA_OK;
 }
 
-int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
+static int read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     if (status) *status = rd(dev, dev->model->regs.status);
     if (last_error) *last_error = rd(dev, dev->model->regs.last_error);
@@ -264,13 +264,16 @@ int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint
 
 static int load_weights(nna_dev_t *dev, const void *image, size_t len);
 
-int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+static int load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank);
+
+/* nna_load_weights without the lock: into the active bank of an IP with weight banks */
+static int load_weights_active(nna_dev_t *dev, const void *image, size_t len) {
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
-    if (n_banks(dev->model) > 1) return nna_load_weights_bank(dev, image, len, dev->active_bank);
+    if (n_banks(dev->model) > 1) return load_weights_bank(dev, image, len, dev->active_bank);
     return load_weights(dev, image, len);
 }
 
-int nna_load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank) {
+static int load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank) {
     const nna_model_t *m;
     int rc;
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
@@ -293,7 +296,7 @@ int nna_load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_
     return rc;
 }
 
-int nna_select_bank(nna_dev_t *dev, uint32_t bank) {
+static int select_bank(nna_dev_t *dev, uint32_t bank) {
     const nna_model_t *m;
     if (dev == NULL || dev->model == NULL) return NNA_ERR_ARG;
     m = dev->model;
@@ -496,12 +499,80 @@ static int predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_
     return NNA_OK;
 }
 
+/* ---- one user at a time: every public operation holds the HAL's lock ---- */
+int nna_lock(nna_dev_t *dev) {
+    if (dev == NULL) return NNA_ERR_ARG;
+    return nna_hal_lock(dev->hal) == 0 ? NNA_OK : NNA_ERR_HAL;
+}
+
+void nna_unlock(nna_dev_t *dev) {
+    if (dev) nna_hal_unlock(dev->hal);
+}
+
+int nna_init(nna_dev_t *dev, const nna_model_t *model, nna_hal_t *hal, uintptr_t base, uintptr_t dma_base,
+             const nna_mem_t *mem) {
+    int rc;
+    if (dev == NULL) return NNA_ERR_ARG;
+    if (nna_hal_lock(hal) != 0) return NNA_ERR_HAL;
+    rc = init(dev, model, hal, base, dma_base, mem);
+    nna_hal_unlock(hal);
+    return rc;
+}
+
+int nna_enable_irq(nna_dev_t *dev, int enable) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = enable_irq(dev, enable);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_read_status(nna_dev_t *dev, uint32_t *status, uint32_t *last_error, uint32_t *samples_done) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = read_status(dev, status, last_error, samples_done);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_load_weights(nna_dev_t *dev, const void *image, size_t len) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = load_weights_active(dev, image, len);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_load_weights_bank(nna_dev_t *dev, const void *image, size_t len, uint32_t bank) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = load_weights_bank(dev, image, len, bank);
+    nna_unlock(dev);
+    return rc;
+}
+
+int nna_select_bank(nna_dev_t *dev, uint32_t bank) {
+    int rc = nna_lock(dev);
+    if (rc != NNA_OK) return rc;
+    rc = select_bank(dev, bank);
+    nna_unlock(dev);
+    return rc;
+}
+
+static int locked_predict(nna_dev_t *d, const void *in, int in_f32, void *out, int out_f32, uint32_t n) {
+    int rc = nna_lock(d);
+    if (rc != NNA_OK) return rc;
+    rc = predict(d, in, in_f32, out, out_f32, n);
+    nna_unlock(d);
+    return rc;
+}
+
 int nna_predict(nna_dev_t *dev, const void *in_words, void *out_words, uint32_t n_samples) {
-    return predict(dev, in_words, 0, out_words, 0, n_samples);
+    return locked_predict(dev, in_words, 0, out_words, 0, n_samples);
 }
 
 int nna_predict_f32(nna_dev_t *dev, const float *in, float *out, uint32_t n_samples) {
-    return predict(dev, in, 1, out, 1, n_samples);
+    return locked_predict(dev, in, 1, out, 1, n_samples);
 }
 
 /* ---- several input / output tensors ---- */
@@ -682,6 +753,7 @@ static int predict_views(nna_dev_t *d, const views_t *in, int in_f32, const view
     const nna_model_t *m = d->model;
     uint32_t cap, done = 0;
     if (m->external_weights && !d->weights_loaded) return NNA_ERR_NO_WEIGHTS;
+    d->run_bank = d->active_bank; /* the whole batch runs on this bank */
     cap = samples_per_start(d);
     if (n && cap == 0) return NNA_ERR_MEM_SMALL;
     while (done < n) {
@@ -733,10 +805,19 @@ static int predict_tensors(nna_dev_t *d, const void *const *in, int in_f32, void
     return predict_views(d, &vi, in_f32, &vo, out_f32, n);
 }
 
+static int locked_predict_tensors(nna_dev_t *d, const void *const *in, int in_f32, void *const *out, int out_f32,
+                                  uint32_t n) {
+    int rc = nna_lock(d);
+    if (rc != NNA_OK) return rc;
+    rc = predict_tensors(d, in, in_f32, out, out_f32, n);
+    nna_unlock(d);
+    return rc;
+}
+
 int nna_predict_tensors(nna_dev_t *dev, const void *const *in_words, void *const *out_words, uint32_t n_samples) {
-    return predict_tensors(dev, in_words, 0, out_words, 0, n_samples);
+    return locked_predict_tensors(dev, in_words, 0, out_words, 0, n_samples);
 }
 
 int nna_predict_tensors_f32(nna_dev_t *dev, const float *const *in, float *const *out, uint32_t n_samples) {
-    return predict_tensors(dev, (const void *const *)in, 1, (void *const *)out, 1, n_samples);
+    return locked_predict_tensors(dev, (const void *const *)in, 1, (void *const *)out, 1, n_samples);
 }

@@ -4,6 +4,7 @@ an optional DMA register port and a buffer allocator. Every wait has a timeout."
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .description import Description
 from .errors import (AccelTimeoutError, BankError, BusyError, DeviceError, DeviceNoWeightsError, DmaError, DriverError,
                      IdentError, ImageError, InputShapeError, NoWeightsError, WeightsCrcError)
 from .image import check_image
+from .lock import DeviceLock
 
 # Vitis HLS ap_ctrl_hs control bits (CTRL) and interrupt bits (ISR/IER): the tool's convention.
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
@@ -47,6 +49,15 @@ class Buffer:
     flush: Callable[[], None]
     invalidate: Callable[[], None]
     release: Callable[[], None] = lambda: None
+
+
+def _serialised(method):
+    """One user of the device at a time (threads and processes: lock.DeviceLock)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock.hold(self.lock_timeout):
+            return method(self, *args, **kwargs)
+    return run
 
 
 def _align(n: int) -> int:
@@ -129,11 +140,19 @@ class RegisterDma:
 
 class Accelerator:
     """One nn_accel IP. `regs` reaches its s_axilite port, `dma` the AXI DMA of an axi_stream
-    IP, `allocate(nbytes) -> Buffer` gives DMA-able memory."""
+    IP, `allocate(nbytes) -> Buffer` gives DMA-able memory.
+
+    Every public operation holds the device's lock: a threading lock, and with `lock_path` an
+    exclusive flock on that file, so that threads and processes sharing the device cannot
+    interleave a load with a run. `with acc.lock(): ...` holds it across several operations;
+    `lock_timeout` (seconds, None: no limit) bounds the wait for it (BusyError)."""
 
     def __init__(self, desc: Description, regs: RegisterPort, allocate: Callable[[int], Buffer] | None,
                  dma: RegisterPort | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 dma_max_bytes: int = DEFAULT_DMA_MAX_BYTES, max_work_bytes: int = MAX_WORK_BYTES):
+                 dma_max_bytes: int = DEFAULT_DMA_MAX_BYTES, max_work_bytes: int = MAX_WORK_BYTES,
+                 lock_path=None, lock_timeout: float | None = None):
+        self._lock = DeviceLock(lock_path)
+        self.lock_timeout = lock_timeout
         self.desc = desc
         self.regs = regs
         self.dma = dma
@@ -155,10 +174,23 @@ class Accelerator:
             raise DriverError(f"{desc.interface}: the driver needs DMA-able memory (an allocator)")
         if desc.interface == "axi_stream" and dma is None:
             raise DriverError("axi_stream: give the AXI DMA that feeds in_stream / drains out_stream (dma=...)")
-        self._check_present()
-        if self._dma is not None:
-            self._dma.reset(self.timeout)
-        self.probe()
+        with self._lock.hold(lock_timeout):  # the probe starts the core, the DMA reset stops transfers
+            self._check_present()
+            if self._dma is not None:
+                self._dma.reset(self.timeout)
+            self.probe()
+
+    def lock(self, timeout: float | None = None):
+        """Context manager: hold the device across several operations (reentrant)."""
+        return self._lock.hold(self.lock_timeout if timeout is None else timeout)
+
+    def lock_async(self, timeout: float | None = None):
+        """`async with acc.lock_async():` the same, awaiting the lock instead of blocking the loop."""
+        return self._lock.hold_async(self.lock_timeout if timeout is None else timeout)
+
+    @property
+    def lock_path(self):
+        return self._lock.path
 
     # ---- registers ----
     def _reg(self, name: str) -> int:
@@ -241,6 +273,7 @@ class Accelerator:
             raise IdentError(f"{self.desc.top}: CTRL reads 0x{ctrl:08X} and IDENT is not 0x{self.desc.ident:08X}; "
                              "no nn_accel register map at this address")
 
+    @_serialised
     def probe(self) -> dict:
         """The read-back registers are written at the end of a start: probe with COMMAND 0 (the
         IP answers BAD_COMMAND and does nothing else), then check IDENT and FINGERPRINT."""
@@ -264,6 +297,7 @@ class Accelerator:
             self.banks_valid = self._rd("BANKS_VALID")
         return {"ident": ident, "fingerprint": fp, "status": status}
 
+    @_serialised
     def status(self) -> dict:
         out = {"STATUS": self._rd("STATUS"), "LAST_ERROR": self._rd("LAST_ERROR"),
                "SAMPLES_DONE": self._rd("SAMPLES_DONE"), "CTRL": self._rd("CTRL")}
@@ -289,6 +323,7 @@ class Accelerator:
                             f"{'s' if n > 1 else ''} (0..{n - 1})", bank, self.banks_valid)
         return int(bank)
 
+    @_serialised
     def select_bank(self, bank: int) -> None:
         """Make `bank` the one every later predict uses (weight_banks > 1). A batch already running
         finishes on the bank it started with. Refused (BankError) unless the device's BANKS_VALID
@@ -306,6 +341,7 @@ class Accelerator:
         self._wr("ACTIVE_BANK", bank)
         self.weights_loaded = True
 
+    @_serialised
     def load_weights(self, image=None, bank: int | None = None) -> None:
         """Load a weight image (bytes, a path, or None for the IP's own weights.bin). The image
         is checked completely (header, layout fingerprint, lengths, CRC-32) before any device access.
@@ -415,6 +451,7 @@ class Accelerator:
             return [y[:, t.offset:t.offset + t.n_values].reshape((len(y), *t.shape)) for t in d.outputs]
         return y.reshape((len(y), *d.output_shape))
 
+    @_serialised
     def predict(self, x, raw: bool = False) -> np.ndarray:
         """Float (or integer) inputs -> float32 outputs of shape (N, *output_shape); the
         driver encodes to the IP's input words and decodes its output words. With raw=True,
@@ -428,6 +465,10 @@ class Accelerator:
         """predict() that awaits the core's ap_done interrupt (`self.irq`, e.g. PYNQ's Interrupt,
         when the interrupt is wired) instead of polling; without one it polls between awaits.
         Other coroutines run while the core works; the timeout bounds every wait."""
+        async with self._lock.hold_async(self.lock_timeout):
+            return await self._predict_async(x, raw)
+
+    async def _predict_async(self, x, raw: bool) -> np.ndarray:
         in_words = self._in_words(x, raw)
         out = self._new_outputs(len(in_words))
         bank = self.active_bank  # the whole batch runs on it, whatever select_bank does meanwhile
@@ -445,6 +486,7 @@ class Accelerator:
             out[i:i + k] = self._complete(pending)
         return self._outputs(out, raw)
 
+    @_serialised
     def predict_words(self, in_words: np.ndarray) -> np.ndarray:
         """Raw input words (N, n_inputs) -> raw output words (N, n_outputs), unsigned ints.
         The whole batch runs on the bank that was active when it began."""
@@ -589,6 +631,7 @@ class Accelerator:
         return True
 
     # ---- measurements ----
+    @_serialised
     def throughput_test(self, n: int = 10000, batch: int | None = None, x=None) -> dict:
         """Time n samples through the accelerator in batches of `batch` (default: as many as one
         start takes), like FINN's throughput_test: inputs are `x` (cycled) or zeros. Returns
@@ -614,6 +657,7 @@ class Accelerator:
                 "in_MB_per_s": in_b / dt / 1e6, "out_MB_per_s": out_b / dt / 1e6,
                 "seconds_per_batch": dt / -(-n // batch)}
 
+    @_serialised
     def close(self) -> None:
         """Release the DMA-able work memory (the device keeps its weights)."""
         if self._work is not None:

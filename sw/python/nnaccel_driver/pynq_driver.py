@@ -18,10 +18,13 @@ its VLNV, register offsets and address window are checked against the .hwh besid
 bitstream, its IDENT and fingerprint against the device. axi_stream data moves through
 pynq.lib.dma's send/recv channels of the cell `<name>_dma`. predict_async() awaits PYNQ's
 Interrupt when the accelerator's interrupt is wired; every other wait polls with a timeout.
+Every call holds the accelerator's lock (threads; processes: flock on device_lock_path()).
 Registers are written explicitly (PYNQ 3.1 removed ip.call()); buffers come from pynq.allocate."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,6 +113,24 @@ class ChannelDma:
                 raise DmaError(f"{what} ({name}): {e}") from None
 
 
+def device_lock_path(phys_addr, uio_root="/sys/class/uio", dev_root="/dev") -> Path:
+    """The file every user of the accelerator at `phys_addr` flocks: its /dev/uioN node when a
+    UIO device maps that address (the C driver's Linux HAL locks the same node), otherwise
+    nnaccel-<address>.lock in the temporary directory."""
+    try:
+        addr = int(phys_addr)
+        for entry in sorted(os.listdir(uio_root)):
+            try:
+                mapped = int((Path(uio_root) / entry / "maps" / "map0" / "addr").read_text().strip(), 0)
+            except (OSError, ValueError):
+                continue
+            if mapped == addr and Path(dev_root, entry).exists():
+                return Path(dev_root, entry)
+    except (OSError, TypeError, ValueError):
+        pass
+    return Path(tempfile.gettempdir()) / f"nnaccel-{int(phys_addr or 0):x}.lock"
+
+
 def _bitfile(ip) -> Path | None:
     name = getattr(getattr(ip, "device", None), "bitfile_name", None)
     return Path(name) if name else None
@@ -154,8 +175,9 @@ class NnAccelIP(DefaultIP):
             max_bytes = min(max_bytes or dma.max_bytes, dma.max_bytes)
         elif dma is not None:
             max_bytes = max_bytes or _dma_max_bytes(dma)
+        phys = self.description.get("phys_addr") if isinstance(self.description, dict) else None
         self._acc = Accelerator(desc, self, _allocate, dma=dma, timeout=timeout,
-                                dma_max_bytes=max_bytes or DEFAULT_DMA_MAX_BYTES)
+                                dma_max_bytes=max_bytes or DEFAULT_DMA_MAX_BYTES, lock_path=device_lock_path(phys))
         irq = getattr(self, "interrupt", None)
         hwh_says = cells[self.cell].interrupt_connected if self.cell in cells else True
         self.interrupt_wired = irq is not None and hasattr(irq, "wait") and hwh_says
@@ -206,6 +228,13 @@ class NnAccelIP(DefaultIP):
         return self._acc
 
     # ---- use ----
+    def lock(self, timeout: float | None = None):
+        """Hold the accelerator across several calls (other threads and processes wait)."""
+        return self.accelerator.lock(timeout)
+
+    def lock_async(self, timeout: float | None = None):
+        return self.accelerator.lock_async(timeout)
+
     def load_weights(self, image=None, bank: int | None = None) -> None:
         self.accelerator.load_weights(image, bank=bank)
 

@@ -8,6 +8,10 @@
     y = acc.predict(x)
     acc.sim.stall(True)               # fault injection (also force_error, dma_error, flip_ddr,
                                       # flip_on_start, flip_weights_on_load, lose_irq)
+
+The driver flocks `acc.lock_path` around each operation (docs/software.md, "Concurrent users"):
+the device's own lock file `SimDevice.lock_path` (in a private temporary directory), or the
+path given as `simulate(..., lock_path=...)`.
 """
 from __future__ import annotations
 
@@ -273,6 +277,8 @@ class SimDevice:
         self._tmp = None
         self._iso = None
         self._start_hook = None
+        self._lock_dir = tempfile.TemporaryDirectory(prefix="nnaccel-sim-lock-")
+        self.lock_path = Path(self._lock_dir.name) / "device.lock"
         csim_library = Path(csim_library)
         if isolated is None:
             try:
@@ -395,6 +401,9 @@ class SimDevice:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self._lock_dir is not None:
+            self._lock_dir.cleanup()
+            self._lock_dir = None
 
     def __del__(self):
         try:
@@ -417,7 +426,8 @@ class _Port:
 
 
 def simulate(ip_dir, csim_library=None, sim_lib=None, timeout: float = 1.0, dma_length_bits: int = 14,
-             private: bool = True, isolated: bool | None = None, csim_timeout: float | None = None) -> Accelerator:
+             private: bool = True, isolated: bool | None = None, csim_timeout: float | None = None,
+             lock_path=None) -> Accelerator:
     """An Accelerator on a fresh simulated device for the IP in `ip_dir`; `.sim` is the device.
     The model's C++ runs in a worker process (`isolated`, needs the nnaccel host tools): a crash
     there raises CsimCrashed here; `csim_timeout`: seconds a start may take per 1000 samples."""
@@ -433,6 +443,6 @@ def simulate(ip_dir, csim_library=None, sim_lib=None, timeout: float = 1.0, dma_
                     isolated=isolated, timeout=csim_timeout)
     dma = _Port(dev, DMA_BASE) if desc.interface == "axi_stream" else None
     acc = Accelerator(desc, _Port(dev, ACCEL_BASE), dev.allocate, dma=dma, timeout=timeout,
-                      dma_max_bytes=(1 << dma_length_bits) - 1)
+                      dma_max_bytes=(1 << dma_length_bits) - 1, lock_path=lock_path or dev.lock_path)
     acc.sim = dev
     return acc

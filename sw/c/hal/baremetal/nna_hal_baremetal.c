@@ -54,6 +54,13 @@ int nna_hal_wait_irq(nna_hal_t *hal, uint32_t timeout_us) {
 
 void nna_hal_relax(nna_hal_t *hal) { (void)hal; }
 
+/* One program owns the device: nothing to serialise. */
+int nna_hal_lock(nna_hal_t *hal) {
+    (void)hal;
+    return 0;
+}
+void nna_hal_unlock(nna_hal_t *hal) { (void)hal; }
+
 void nna_hal_baremetal_init(nna_hal_t *hal, const nna_model_t *model, uintptr_t accel_base) {
     hal->irq_pending = 0;
     hal->isr_addr = accel_base + model->regs.isr;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,28 @@ int nna_hal_wait_irq(nna_hal_t *hal, uint32_t timeout_us) {
 }
 
 void nna_hal_relax(nna_hal_t *hal) { (void)hal; }
+
+/* Advisory flock on the accelerator's UIO node: every process that opens it through this HAL
+ * (and the Python driver, which flocks the same node) waits for the holder. */
+int nna_hal_lock(nna_hal_t *hal) {
+    if (hal == NULL || hal->uio_fd < 0) return -1;
+    if (hal->lock_depth == 0) {
+        int r;
+        while ((r = flock(hal->uio_fd, LOCK_EX)) != 0 && errno == EINTR) {
+        }
+        if (r != 0) {
+            snprintf(hal->error, sizeof hal->error, "cannot lock the UIO device: %s", strerror(errno));
+            return -1;
+        }
+    }
+    hal->lock_depth++;
+    return 0;
+}
+
+void nna_hal_unlock(nna_hal_t *hal) {
+    if (hal == NULL || hal->lock_depth == 0) return;
+    if (--hal->lock_depth == 0) flock(hal->uio_fd, LOCK_UN);
+}
 
 static int read_sysfs(const char *path, char *out, size_t n) {
     FILE *f = fopen(path, "r");

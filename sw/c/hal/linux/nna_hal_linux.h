@@ -24,6 +24,7 @@ struct nna_hal {
     size_t buf_size;
     uint64_t buf_phys;
     char error[256];
+    unsigned lock_depth;       /* nna_hal_lock nesting: flock(uio_fd) while > 0 */
 };
 
 /* `accel_uio` / `dma_uio`: a UIO device name as in /sys/class/uio/uioN/name (the DT node name,

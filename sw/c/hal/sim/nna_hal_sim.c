@@ -3,8 +3,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nna_hal_sim.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 uint32_t nna_hal_read32(nna_hal_t *hal, uintptr_t base, uint32_t offset) {
     return nna_sim_read32(hal->sim, (uint64_t)base + offset);
@@ -37,6 +41,30 @@ int nna_hal_wait_irq(nna_hal_t *hal, uint32_t timeout_us) {
 }
 
 void nna_hal_relax(nna_hal_t *hal) { (void)hal; }
+
+int nna_hal_lock(nna_hal_t *hal) {
+    if (hal == NULL) return -1;
+    if (hal->lock_depth == 0 && hal->lock_fd >= 0) {
+        int r;
+        while ((r = flock(hal->lock_fd, LOCK_EX)) != 0 && errno == EINTR) {
+        }
+        if (r != 0) return -1;
+    }
+    hal->lock_depth++;
+    return 0;
+}
+
+void nna_hal_unlock(nna_hal_t *hal) {
+    if (hal == NULL || hal->lock_depth == 0) return;
+    if (--hal->lock_depth == 0 && hal->lock_fd >= 0) flock(hal->lock_fd, LOCK_UN);
+}
+
+int nna_hal_sim_lock_file(nna_hal_t *hal, const char *path) {
+    if (hal == NULL || path == NULL) return NNA_ERR_ARG;
+    if (hal->lock_fd >= 0) close(hal->lock_fd);
+    hal->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    return hal->lock_fd >= 0 ? NNA_OK : NNA_ERR_HAL;
+}
 
 void nna_hal_sim_config(nna_sim_config_t *c, const nna_model_t *m) {
     const nna_regmap_t *r = &m->regs;
@@ -97,6 +125,8 @@ void nna_hal_sim_config(nna_sim_config_t *c, const nna_model_t *m) {
 int nna_hal_sim_open(nna_hal_t *hal, const nna_model_t *model, const char *csim_library) {
     nna_sim_config_t cfg;
     if (hal == NULL || model == NULL || csim_library == NULL) return NNA_ERR_ARG;
+    hal->lock_fd = -1;
+    hal->lock_depth = 0;
     nna_hal_sim_config(&cfg, model);
     hal->sim = nna_sim_create(&cfg, csim_library);
     return hal->sim ? NNA_OK : NNA_ERR_HAL;
@@ -104,7 +134,11 @@ int nna_hal_sim_open(nna_hal_t *hal, const nna_model_t *model, const char *csim_
 
 void nna_hal_sim_close(nna_hal_t *hal) {
     if (hal && hal->sim) nna_sim_destroy(hal->sim);
-    if (hal) hal->sim = NULL;
+    if (hal && hal->lock_fd >= 0) close(hal->lock_fd);
+    if (hal) {
+        hal->sim = NULL;
+        hal->lock_fd = -1;
+    }
 }
 
 int nna_hal_sim_mem(nna_hal_t *hal, size_t size, nna_mem_t *mem) {
