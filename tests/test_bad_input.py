@@ -95,17 +95,6 @@ def test_unsupported_layer_is_named(capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_two_inputs_refused(capsys, tmp_path):
-    def build(k):
-        a, b = k.Input((4,), name="a"), k.Input((4,), name="b")
-        return k.Model([a, b], k.layers.Dense(2, name="fc")(k.layers.Concatenate(name="cat")([a, b])))
-
-    p = _keras(tmp_path, "two.keras", build)
-    rc, err = run_cli(capsys, "ip", p, "-o", tmp_path / "out")
-    assert_one_line(rc, err, "2 inputs", "exactly one")
-    assert not (tmp_path / "out").exists()
-
-
 def _corrupt(img: bytes, offset: int, value: bytes) -> bytes:
     b = bytearray(img)
     b[offset:offset + len(value)] = value

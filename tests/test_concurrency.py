@@ -74,10 +74,13 @@ def device(rig, tmp_path):
 
 
 def _run_pair(commands, outs) -> None:
-    """Start both users, wait until both are connected, release them together."""
-    procs = [_start(c) for c in commands]
-    for p in procs:
-        _ready(p)
+    """Start both users one after the other (each initialises the device before the next starts:
+    two unlocked nna_init probes would race for the clear-on-read ap_done, which is not what the
+    control run is about), then release them together."""
+    procs = []
+    for c in commands:
+        procs.append(_start(c))
+        _ready(procs[-1])
     for o in outs:
         Path(f"{o}.go").touch()
     for p in procs:
