@@ -176,9 +176,9 @@ def test_no_sbatch_is_one_clear_error_and_writes_nothing(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda b: (b / "sweep.json").unlink(), r"not a sweep bundle \(no sweep.json"),
-    (lambda b: (b / "sweep.json").write_text('{"format": "nnaccel-sweep/9"}'), r"format is 'nnaccel-sweep/9'"),
-    (lambda b: (b / "sweep.json").write_text("{"), r"sweep.json: unreadable"),
+    (lambda b: (b / "sweep.json").unlink(), r"no sweep.json; give a bundle written by `nnaccel sweep SPEC -o DIR`"),
+    (lambda b: (b / "sweep.json").write_text('{"format": "nnaccel-sweep/9"}'), r"format 'nnaccel-sweep/9', this nnaccel reads nnaccel-sweep/1"),
+    (lambda b: (b / "sweep.json").write_text("{"), r"sweep.json: cannot read it"),
 ])
 def test_bad_bundle(tmp_path, change, message):
     bundle = sweep_standin.make_bundle(tmp_path / "b", 2)

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import NnaccelError
-
-BUNDLE_FORMAT = "nnaccel-sweep/1"
+from .manifest import load_manifest
 
 
 class SchedulerError(NnaccelError):
@@ -20,17 +19,7 @@ class SchedulerError(NnaccelError):
 
 def load_points(bundle: Path) -> dict[int, dict]:
     """index -> point of DIR/sweep.json, after checking it is a bundle this version can run."""
-    manifest = bundle / "sweep.json"
-    try:
-        data = json.loads(manifest.read_text())
-    except FileNotFoundError:
-        raise NnaccelError(f"{bundle}: not a sweep bundle (no sweep.json; make one with `nnaccel sweep SPEC -o DIR`)") from None
-    except (OSError, ValueError) as e:
-        raise NnaccelError(f"{manifest}: unreadable ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
-        raise NnaccelError(f"{manifest}: format is {data.get('format') if isinstance(data, dict) else None!r}, "
-                           f"this nnaccel reads {BUNDLE_FORMAT!r}")
-    return {int(p["index"]): p for p in data.get("points", [])}
+    return {int(p["index"]): p for p in load_manifest(bundle).get("points", [])}
 
 
 def select(points: dict[int, dict], indices: list[int]) -> list[dict]:

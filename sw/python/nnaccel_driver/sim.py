@@ -194,15 +194,28 @@ class IsolatedCsim:
         self.banks_state = None  # token of what the worker holds (worker.state is it while nothing restarted)
         self.worker.ensure(self.timeout)  # now, not inside the driver's first (timed) start
 
+    def _start_args(self, n, in_ptr, out_ptr, w_ptr) -> tuple:
+        """What the C side of a start passes by pointer: input words, output bytes, weight image."""
+        d = self.desc
+        in_words = ctypes.string_at(in_ptr, n * d.n_inputs * d.in_word.bytes) if in_ptr else None
+        out_size = n * d.n_outputs * d.out_word.bytes if out_ptr else 0
+        weights = None
+        if w_ptr:
+            payload = int.from_bytes(ctypes.string_at(w_ptr + 16, 4), "little")
+            weights = ctypes.string_at(w_ptr, min(MAX_IMAGE, 32 + payload))
+        return in_words, out_size, weights
+
+    @staticmethod
+    def _give_back(out_ptr, out: bytes, regs: dict, regs_ptr) -> None:
+        if out_ptr and out:
+            ctypes.memmove(out_ptr, out, len(out))
+        for i, v in enumerate(regs.values()):
+            regs_ptr[i] = v
+
     def _start(self, command, n, in_ptr, out_ptr, w_ptr, regs_ptr) -> int:
-        d, csim = self.desc, self._csim
+        csim = self._csim
         try:
-            in_words = ctypes.string_at(in_ptr, n * d.n_inputs * d.in_word.bytes) if in_ptr else None
-            out_size = n * d.n_outputs * d.out_word.bytes if out_ptr else 0
-            weights = None
-            if w_ptr:
-                payload = int.from_bytes(ctypes.string_at(w_ptr + 16, 4), "little")
-                weights = ctypes.string_at(w_ptr, min(MAX_IMAGE, 32 + payload))
+            in_words, out_size, weights = self._start_args(n, in_ptr, out_ptr, w_ptr)
             load = command == csim.COMMANDS["LOAD_WEIGHTS"]
             self.worker.ensure(self.timeout)
             if self.image is not None and self.worker.state is not self.image and not load:
@@ -213,10 +226,7 @@ class IsolatedCsim:
             rc, regs, out = csim.start_result(reply)
             if load and weights is not None:
                 self.image = self.worker.state = weights
-            if out_ptr and out:
-                ctypes.memmove(out_ptr, out, len(out))
-            for i, v in enumerate(regs.values()):
-                regs_ptr[i] = v
+            self._give_back(out_ptr, out, regs, regs_ptr)
             return rc
         except Exception as e:  # nothing may propagate into C; the bus access that started it raises
             self.crash = e
@@ -227,12 +237,7 @@ class IsolatedCsim:
         d, csim = self.desc, self._csim
         load = csim.COMMANDS["LOAD_WEIGHTS"]
         try:
-            in_words = ctypes.string_at(in_ptr, n * d.n_inputs * d.in_word.bytes) if in_ptr else None
-            out_size = n * d.n_outputs * d.out_word.bytes if out_ptr else 0
-            weights = None
-            if w_ptr:
-                payload = int.from_bytes(ctypes.string_at(w_ptr + 16, 4), "little")
-                weights = ctypes.string_at(w_ptr, min(MAX_IMAGE, 32 + payload))
+            in_words, out_size, weights = self._start_args(n, in_ptr, out_ptr, w_ptr)
             self.worker.ensure(self.timeout)
             if self.worker.state is not self.banks_state:  # a restarted worker: put every good bank back
                 for bank, image in sorted(self.bank_images.items()):
@@ -248,10 +253,7 @@ class IsolatedCsim:
                 elif regs["LAST_ERROR"] == csim.ERRORS["OK"]:
                     self.bank_images[load_bank] = weights
             self.banks_state = self.worker.state = object()
-            if out_ptr and out:
-                ctypes.memmove(out_ptr, out, len(out))
-            for i, v in enumerate(regs.values()):
-                regs_ptr[i] = v
+            self._give_back(out_ptr, out, regs, regs_ptr)
             return rc
         except Exception as e:  # nothing may propagate into C; the bus access that started it raises
             self.crash = e
