@@ -8,25 +8,13 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
 
 import yaml
 
-from test_sweep_slurm import _slurm_problem  # noqa: F401  (same skip rule)
 from test_sweep_slurm import slurm  # noqa: F401  (fixture)
+from test_sweep_run import POINTS as RUN_POINTS, nnaccel
 
-NNACCEL = [sys.executable, "-m", "nnaccel"]
-POINTS = [
-    {"hls.Model.ReuseFactor": 1, "interface": "axi_stream"},
-    {"hls.Model.ReuseFactor": 1, "interface": "axi_lite"},
-    {"hls.Model.ReuseFactor": 4, "interface": "axi_stream"},
-    {"hls.Model.ReuseFactor": 4, "interface": "axi_lite"},
-]
-
-
-def nnaccel(*args):
-    return subprocess.run([*NNACCEL, *map(str, args)], capture_output=True, text=True, timeout=1800)
+POINTS = RUN_POINTS[:4]  # the board-less points of the local-pool test (a warm build cache when both run)
 
 
 def test_four_csim_points_through_sbatch_collected_and_resumed(slurm, mlp_models, tmp_path):  # noqa: F811

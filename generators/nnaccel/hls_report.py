@@ -22,11 +22,8 @@ def default_path(ip_dir: Path, top: str) -> Path:
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
-def _number(root, path: str):
-    node = root.find(path)
-    if node is None or node.text is None:
-        return None
-    text = node.text.strip()
+def parse_number(text: str):
+    """An int or a float, or None for what the tools write where there is no number."""
     try:
         return int(text)
     except ValueError:
@@ -34,6 +31,13 @@ def _number(root, path: str):
             return float(text)
         except ValueError:
             return None  # "undef" / "?": a loop without a trip count
+
+
+def _number(root, path: str):
+    node = root.find(path)
+    if node is None or node.text is None:
+        return None
+    return parse_number(node.text.strip())
 
 
 def read_csynth(path: Path) -> dict:

@@ -10,19 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError
+from .hls_report import parse_number as _number
 
 ROWS = {"Slice LUTs": "lut", "CLB LUTs": "lut", "Slice Registers": "ff", "CLB Registers": "ff",
         "Block RAM Tile": "bram36", "DSPs": "dsp", "URAM": "uram"}
-
-
-def _number(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return None
 
 
 def read_utilization(path: Path) -> dict:
