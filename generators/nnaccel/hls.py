@@ -17,12 +17,13 @@ import numpy as np
 from . import hgq2
 from .config import Config
 from .errors import ModelError
+from .regmap import EXTRA_PER_SIDE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 PROJECT = "myproject"  # hls4ml's inner function; our top wraps it
-MAX_TENSORS = 9  # inputs (and outputs) a model may have: tensor 0 + 8 address registers in 0x100..0x1FF
+MAX_TENSORS = 1 + EXTRA_PER_SIDE  # inputs (and outputs) a model may have: tensor 0 + the extra address registers
 
 
 @dataclass
