@@ -11,12 +11,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import batch
 from . import seats as seat_env
 from .manifest import load_manifest, read_result
 
 
 def run_point_command(bundle: Path, index: int) -> list[str]:
-    return [sys.executable, "-m", "nnaccel", "sweep", "run-point", str(bundle), "--index", str(index)]
+    return batch.run_point_command(bundle) + ["--index", str(index)]
 
 
 def _env(seats: int, launcher: str | None) -> dict:
